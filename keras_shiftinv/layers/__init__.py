@@ -1,0 +1,17 @@
+"""The downsampling layers of keras-shiftinv."""
+
+from keras_shiftinv.layers.adaptive_polyphase_pool_2d import AdaptivePolyphasePool2D
+from keras_shiftinv.layers.blur_pool_2d import BlurPool2D
+from keras_shiftinv.layers.blur_pool_2d import binomial_filter
+from keras_shiftinv.layers.polyphase_downsample import PolyphaseDownsample
+from keras_shiftinv.layers.polyphase_downsample import polyphase_split
+from keras_shiftinv.layers.spatial_padding_2d import SpatialPadding2D
+
+__all__ = [
+    "AdaptivePolyphasePool2D",
+    "BlurPool2D",
+    "PolyphaseDownsample",
+    "SpatialPadding2D",
+    "binomial_filter",
+    "polyphase_split",
+]

@@ -1,0 +1,111 @@
+"""Argument checks and padding helpers shared by the layers (not public API)."""
+
+import numpy as np
+from keras import ops
+
+PADDING_MODES = ("zeros", "reflect", "circular")
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Expected one of "
+            f"{list(choices)}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"Argument `{name}` must be a positive integer. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    if value <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value}"
+        )
+    return int(value)
+
+
+def check_image_shape(layer_name, input_shape):
+    """Checks a channels-last 4D shape with a known channel count."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer_name} expects a 4D input of shape (batch, height, width, "
+            f"channels). Received: input_shape={tuple(input_shape)}"
+        )
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"{layer_name} needs a known number of input channels (last axis). "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return int(input_shape[-1])
+
+
+def _pad_indices(size, before, after, mode):
+    """Indices into an axis of length `size` that pad it like np.pad."""
+    idx = ops.arange(-before, size + after, dtype="int32")
+    if mode == "circular":
+        return ops.mod(idx, size)
+    # mode == "reflect": period 2 * (size - 1); a length-1 axis repeats itself.
+    period = ops.maximum(2 * (size - 1), 1)
+    m = ops.mod(idx, period)
+    return ops.where(m >= size, period - m, m)
+
+
+def pad_spatial(x, pads, mode):
+    """Pads axes 1 and 2 of a (B, H, W, C) tensor.
+
+    Args:
+        x: channels-last 4D tensor.
+        pads: `((top, bottom), (left, right))` in pixels.
+        mode: `"zeros"`, `"reflect"` (as `np.pad(mode="reflect")`, also for
+            pads larger than the axis) or `"circular"` (as `np.pad(mode="wrap")`).
+    """
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    if mode == "zeros":
+        return ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    shape = ops.shape(x)
+    if top or bottom:
+        x = ops.take(x, _pad_indices(shape[1], top, bottom, mode), axis=1)
+    if left or right:
+        x = ops.take(x, _pad_indices(shape[2], left, right, mode), axis=2)
+    return x
+
+
+def pad_to_even(x, mode):
+    """Pads one row at the bottom / one column at the right where odd."""
+    shape = ops.shape(x)
+    static = x.shape
+    if static[1] is not None and static[2] is not None:
+        pads = ((0, static[1] % 2), (0, static[2] % 2))
+        return pad_spatial(x, pads, mode)
+    # Dynamic sizes: pad one and crop back to the even size.
+    even_h = shape[1] + shape[1] % 2
+    even_w = shape[2] + shape[2] % 2
+    x = pad_spatial(x, ((0, 1), (0, 1)), mode)
+    return x[:, :even_h, :even_w, :]
+
+
+def phase_stack(x):
+    """(B, H, W, C) with even H, W -> (B, H/2, W/2, 4, C), phase p = 2*dy + dx."""
+    shape = ops.shape(x)
+    b, h, w, c = shape[0], shape[1] // 2, shape[2] // 2, x.shape[-1]
+    x = ops.reshape(x, (b, h, 2, w, 2, c))  # (B, h, dy, w, dx, C)
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))  # (B, h, w, dy, dx, C)
+    return ops.reshape(x, (b, h, w, 4, c))  # (B, h, w, 4, C)
+
+
+def phase_norms(stack, criterion="l2"):
+    """(B, h, w, 4, C) -> (B, 4): per-image norm of each phase (squared for l2)."""
+    values = ops.square(stack) if criterion == "l2" else ops.abs(stack)
+    return ops.sum(values, axis=(1, 2, 4))
+
+
+def select_phase(stack, phase_index):
+    """Picks phase `phase_index[b]` of each image: (B, h, w, 4, C) -> (B, h, w, C)."""
+    one_hot = ops.one_hot(phase_index, 4, dtype=stack.dtype)  # (B, 4)
+    return ops.einsum("bp,bhwpc->bhwc", one_hot, stack)

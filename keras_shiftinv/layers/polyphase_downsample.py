@@ -1,0 +1,332 @@
+import math
+
+import keras
+from keras import ops
+
+from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers._utils import check_image_shape
+from keras_shiftinv.layers._utils import check_positive_int
+from keras_shiftinv.layers._utils import pad_spatial
+from keras_shiftinv.layers._utils import pad_to_even
+from keras_shiftinv.layers._utils import phase_norms
+from keras_shiftinv.layers._utils import phase_stack
+from keras_shiftinv.layers._utils import select_phase
+
+MIXINGS = ("group", "conv3d")
+ALIGNS = (None, "max_norm")
+# (dy, dx) of phase p = 0..3, the paper's components "1, 2, 3, 4".
+PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def polyphase_split(x, padding="zeros"):
+    """Splits a map into its four polyphase components, channel-major.
+
+    Odd heights or widths are first padded by one row (bottom) or column
+    (right) with `padding`, so nothing is dropped.
+
+    Args:
+        x: tensor of shape `(B, H, W, C)`.
+        padding: `"zeros"`, `"reflect"` or `"circular"`.
+
+    Returns:
+        Tensor of shape `(B, ceil(H/2), ceil(W/2), 4*C)` whose channel
+        `c*4 + p` is `x[:, dy::2, dx::2, c]` with `p = 2*dy + dx`: the paper's
+        RRRRGGGGBBBB order. (`ops.space_to_depth` gives `p*C + c` instead.)
+
+    Example:
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> polyphase_split(x)[0, 0, 0]  # x[0,0], x[0,1], x[1,0], x[1,1]
+    [0., 1., 4., 5.]
+    """
+    check_choice("padding", padding, PADDING_MODES)
+    x = pad_to_even(ops.convert_to_tensor(x), padding)
+    stack = phase_stack(x)  # (B, h, w, 4, C)
+    shape = ops.shape(stack)
+    stack = ops.transpose(stack, (0, 1, 2, 4, 3))  # (B, h, w, C, 4)
+    return ops.reshape(stack, (shape[0], shape[1], shape[2], 4 * x.shape[-1]))
+
+
+@keras.saving.register_keras_serializable(package="keras_shiftinv")
+class PolyphaseDownsample(keras.layers.Layer):
+    """The paper's learned stride-2 downsampling module.
+
+    The input is split into its four polyphase components (`polyphase_split`,
+    channel-major), the four phases of each channel are mixed by a grouped
+    convolution (`mixing="group"`: `groups=C_in`, `lcm(C_in, filters)`
+    filters) or by a 3D convolution over the phase axis (`mixing="conv3d"`:
+    kernel `(3, k, k)`, phase axis 4 -> 2, folded into `2*filters` channels
+    ordered `o*2 + d`), and a 1x1 convolution merges the result to `filters`.
+
+    Nothing nonlinear stands between the mixing and the merge, so the module
+    is one linear map of the phase-major `(B, h, w, 4*C_in)` stack. Where it
+    costs fewer multiplies for the batch at hand (composing the kernels once
+    included), the layer folds both kernels into one dense `k x k` kernel and
+    runs one ordinary convolution. Otherwise the grouped convolution runs as a
+    depthwise convolution plus a sum over the four phases, and the 3D
+    convolution as one 2D convolution over the two phase windows; then the
+    1x1 merge. Both compute the same function of the same weights; neither uses
+    Keras's `Conv2D(groups=...)`, which the TF backend forces through XLA on
+    CPU (slow, and not exportable without XLA). The weights keep the layouts
+    of `Conv2D(groups=C_in)`, `(k, k, 4, lcm)`, and of `Conv3D`,
+    `(3, k, k, C_in, filters)`; the merge kernel is `(mixed, filters)`.
+
+    `align="max_norm"` first rolls the (even-padded) input circularly by the
+    `(dy, dx)` of its highest-L2-norm phase, so that phase comes first; ties go
+    to the lowest phase index. With circular padding everywhere, a circular
+    shift of the input then shifts the output by an integer number of pixels,
+    which is what makes a network built from it exactly invariant to circular
+    shifts. Without `align`, a one-pixel shift permutes the phases and the
+    learned mixing is *not* shift-invariant: the gains are measured, not
+    guaranteed.
+
+    Args:
+        filters: int, number of output channels.
+        mixing: `"group"` or `"conv3d"`.
+        kernel_size: odd int, spatial kernel of the mixing on the half-resolution
+            grid. Defaults to 3.
+        padding: `"zeros"`, `"reflect"` or `"circular"`: used both for the odd-size
+            pad before the split and for the mixing's "same" padding.
+        align: `None` or `"max_norm"`.
+        use_bias: bool, whether the mixing and merge convolutions have biases.
+        kernel_initializer: initializer of both kernels.
+        bias_initializer: initializer of both biases.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+    >>> layer = PolyphaseDownsample(64, mixing="conv3d")
+    >>> layer(np.zeros((2, 33, 20, 16))).shape
+    (2, 17, 10, 64)
+    """
+
+    def __init__(
+        self,
+        filters,
+        mixing="group",
+        kernel_size=3,
+        padding="zeros",
+        align=None,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int("filters", filters)
+        self.mixing = check_choice("mixing", mixing, MIXINGS)
+        self.kernel_size = check_positive_int("kernel_size", kernel_size)
+        if self.kernel_size % 2 == 0:
+            raise ValueError(
+                "Argument `kernel_size` must be odd, so that 'same' padding is "
+                f"symmetric. Received: kernel_size={kernel_size}"
+            )
+        self.padding = check_choice("padding", padding, PADDING_MODES)
+        self.align = check_choice("align", align, ALIGNS)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        channels = check_image_shape(self.__class__.__name__, input_shape)
+        k = self.kernel_size
+        if self.mixing == "group":
+            mixed = math.lcm(channels, self.filters)
+            kernel_shape = (k, k, 4, mixed)
+        else:
+            mixed = 2 * self.filters
+            kernel_shape = (3, k, k, channels, self.filters)
+        self.mixing_kernel = self.add_weight(
+            name="mixing_kernel",
+            shape=kernel_shape,
+            initializer=self.kernel_initializer,
+        )
+        self.merge_kernel = self.add_weight(
+            name="merge_kernel",
+            shape=(mixed, self.filters),
+            initializer=self.kernel_initializer,
+        )
+        self._channels = channels
+        if self.use_bias:
+            self.mixing_bias = self.add_weight(
+                name="mixing_bias",
+                shape=(kernel_shape[-1],),
+                initializer=self.bias_initializer,
+            )
+            self.merge_bias = self.add_weight(
+                name="merge_bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+            )
+
+    def call(self, inputs):
+        x = pad_to_even(inputs, self.padding)
+        if self.align == "max_norm":
+            x = align_max_norm(x)
+        stack = phase_stack(x)  # (B, h, w, 4, C)
+        b, h, w, _, c = ops.shape(stack)
+        x = ops.reshape(stack, (b, h, w, 4 * self._channels))  # phase-major p*C + c
+        pixels = b * h * w
+        if isinstance(pixels, int):
+            return self._fused(x) if self._fusing_pays(pixels) else self._unfused(x)
+        return ops.cond(
+            self._fusing_pays(pixels), lambda: self._fused(x), lambda: self._unfused(x)
+        )
+
+    def _fusing_pays(self, pixels):
+        """Whether one folded kernel is cheaper for `pixels` output pixels.
+
+        A cost model in multiplies, calibrated on CPU: folding costs `compose`
+        once per call (three times in training: forward and two gradients) and
+        saves `unfused - fused` per output pixel; the depthwise path also pays
+        for writing and summing its `4 * mixed` intermediate values per pixel.
+        Either path computes the same function.
+        """
+        k, c, f = self.kernel_size, self._channels, self.filters
+        fused = 4 * c * f * k * k
+        if self.mixing == "group":
+            mixed = self.mixing_kernel.shape[-1]
+            unfused = 4 * mixed * k * k + mixed * f + 32 * 4 * mixed
+            compose = 4 * k * k * mixed * f
+        else:
+            unfused = 6 * c * f * k * k + 2 * f * f
+            compose = 6 * k * k * c * f * f
+        return pixels * (unfused - fused) >= 3 * compose
+
+    def _fused(self, x):
+        kernel, bias = self.fused_kernel(x.dtype)
+        y = ops.conv(self._same_pad(x), kernel, padding="valid")
+        return y if bias is None else y + bias
+
+    def _unfused(self, x):
+        y = self.group_mix(x) if self.mixing == "group" else self.conv3d_mix(x)
+        y = ops.matmul(y, ops.cast(self.merge_kernel, y.dtype))
+        if self.use_bias:
+            y = y + ops.cast(self.merge_bias, y.dtype)
+        return y
+
+    def _same_pad(self, x):
+        p = self.kernel_size // 2
+        return pad_spatial(x, ((p, p), (p, p)), self.padding)
+
+    def group_mix(self, x):
+        """The grouped convolution alone, on phase-major `(B, h, w, 4*C)` input.
+
+        A grouped conv with `groups=C` over the channel-major channels `c*4+p`
+        equals a depthwise conv over the phase-major channels `p*C+c` followed
+        by a sum over `p`. Returns `(B, h, w, C*M)`, channel `c*M + m`.
+        """
+        b, h, w, _ = ops.shape(x)
+        k = self.kernel_size
+        mixed = self.mixing_kernel.shape[-1]
+        per_group = mixed // (x.shape[-1] // 4)
+        kernel = ops.cast(self.mixing_kernel, x.dtype)  # (k, k, 4, C*M)
+        kernel = ops.reshape(kernel, (k, k, x.shape[-1], per_group))  # (k, k, 4*C, M)
+        y = ops.depthwise_conv(self._same_pad(x), kernel, padding="valid")
+        y = ops.reshape(y, (b, h, w, 4, mixed))  # (B, h, w, p, C*M)
+        y = ops.sum(y, axis=3)  # (B, h, w, C*M)
+        if self.use_bias:
+            y = y + ops.cast(self.mixing_bias, y.dtype)
+        return y
+
+    def conv3d_mix(self, x):
+        """The 3D convolution alone, on phase-major `(B, h, w, 4*C)` input.
+
+        With no padding on the phase axis it has two outputs, d=0 from phases
+        0..2 and d=1 from phases 1..3, computed as one 2D convolution over a
+        doubled batch. Returns `(B, h, w, 2*filters)`, channel `o*2 + d`.
+        """
+        b, h, w, _ = ops.shape(x)
+        k, c, f = self.kernel_size, self._channels, self.filters
+        kernel = ops.cast(self.mixing_kernel, x.dtype)  # (3, k, k, C, O)
+        kernel = ops.transpose(kernel, (1, 2, 0, 3, 4))  # (k, k, 3, C, O)
+        kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
+        windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h, w, 3*C)
+        y = ops.conv(self._same_pad(windows), kernel, padding="valid")  # (2B, h, w, O)
+        if self.use_bias:
+            y = y + ops.cast(self.mixing_bias, y.dtype)
+        y = ops.reshape(y, (2, b, h, w, f))  # (d, B, h, w, O)
+        y = ops.transpose(y, (1, 2, 3, 4, 0))  # (B, h, w, O, d)
+        return ops.reshape(y, (b, h, w, 2 * f))  # channel o*2 + d
+
+    def fused_kernel(self, dtype="float32"):
+        """The mixing and merge folded into one `(k, k, 4*C, filters)` kernel.
+
+        Nothing nonlinear stands between the two, so the module is one linear
+        map of the phase-major input; this returns its kernel and bias (None
+        without `use_bias`). Composing costs `O(k^2 * C * mixed * filters)`
+        multiplies per call, which large batches amortise.
+        """
+        k, f = self.kernel_size, self.filters
+        mix = ops.cast(self.mixing_kernel, dtype)
+        merge = ops.cast(self.merge_kernel, dtype)
+        if self.mixing == "group":
+            channels = self._channels
+            mix = ops.reshape(mix, (k, k, 4, channels, -1))  # (k, k, p, c, m)
+            merge = ops.reshape(merge, (channels, -1, f))  # (c, m, o)
+            kernel = ops.einsum("xypcm,cmo->xypco", mix, merge)
+            bias_in = None if not self.use_bias else ops.cast(self.mixing_bias, dtype)
+            bias = None if bias_in is None else ops.matmul(bias_in, merge_flat(merge))
+        else:
+            merge = ops.reshape(merge, (f, 2, f))  # rows o*2 + d -> (o, d, q)
+            # Output depth d reads phases d..d+2 with kernel slices j = p - d.
+            per_phase = []
+            for p in range(4):
+                terms = [
+                    ops.einsum("xyco,oq->xycq", mix[p - d], merge[:, d, :])
+                    for d in (0, 1)
+                    if 0 <= p - d <= 2
+                ]
+                per_phase.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
+            kernel = ops.stack(per_phase, axis=2)  # (k, k, p, c, o)
+            bias = None
+            if self.use_bias:
+                mix_bias = ops.cast(self.mixing_bias, dtype)
+                bias = ops.einsum("o,odq->q", mix_bias, merge)
+        kernel = ops.reshape(kernel, (k, k, 4 * self._channels, f))
+        if self.use_bias:
+            bias = bias + ops.cast(self.merge_bias, dtype)
+        return kernel, bias
+
+    def compute_output_shape(self, input_shape):
+        check_image_shape(self.__class__.__name__, input_shape)
+        b, h, w, _ = input_shape
+        half = lambda n: None if n is None else (n + 1) // 2  # noqa: E731
+        return (b, half(h), half(w), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "mixing": self.mixing,
+                "kernel_size": self.kernel_size,
+                "padding": self.padding,
+                "align": self.align,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
+
+
+def merge_flat(merge):
+    """(C, M, O) -> (C*M, O)."""
+    return ops.reshape(merge, (-1, merge.shape[-1]))
+
+
+def align_max_norm(x):
+    """Rolls each image by the (dy, dx) of its highest-L2-norm phase.
+
+    `x` must have even height and width. Returns `x` rolled circularly by
+    `(-dy, -dx)`, so the chosen phase becomes phase 0.
+    """
+    index = ops.argmax(phase_norms(phase_stack(x)), axis=-1)  # (B,), first max
+    index = ops.stop_gradient(index)
+    rolled = [ops.roll(ops.roll(x, -dy, axis=1), -dx, axis=2) for dy, dx in PHASE_OFFSETS]
+    candidates = ops.stack(rolled, axis=3)  # (B, H, W, 4, C)
+    return select_phase(candidates, index)

@@ -1,0 +1,75 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_shiftinv as ks
+
+
+def _xla_attrs(saved_model_dir):
+    """Every _XlaMustCompile attribute anywhere in the SavedModel graph."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    found = []
+    for meta in proto.meta_graphs:
+        graph = meta.graph_def
+        nodes = list(graph.node)
+        for fn in graph.library.function:
+            found += [k for k in fn.attr if "XlaMustCompile" in k]
+            nodes += list(fn.node_def)
+        for node in nodes:
+            found += [k for k in node.attr if "XlaMustCompile" in k]
+    return found
+
+
+@pytest.mark.parametrize("method", ks.DOWNSAMPLE_METHODS)
+def test_export_serving_signature_matches_keras(method, tmp_path):
+    model = ks.resnet18(method, num_classes=7, input_shape=(32, 32, 3), width=0.125)
+    x = np.random.rand(4, 32, 32, 3).astype("float32")
+    path = ks.export_saved_model(model, tmp_path / "serving", version=3)
+    assert path == os.path.join(tmp_path / "serving", "3")
+    assert os.listdir(tmp_path / "serving") == ["3"]
+    assert _xla_attrs(path) == []
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    assert set(serve.structured_input_signature[1]) == {"image"}
+    spec = serve.structured_input_signature[1]["image"]
+    assert spec.dtype == tf.float32 and spec.shape.as_list() == [None, 32, 32, 3]
+    out = serve(image=tf.constant(x))
+    expected = np.asarray(keras.ops.softmax(model(x)))
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["logits"].numpy(), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_export_refuses_to_overwrite_and_can_replace(tmp_path):
+    model = ks.resnet18("stride", num_classes=2, input_shape=(32, 32, 3), width=0.125)
+    ks.export_saved_model(model, tmp_path, version=1)
+    with pytest.raises(FileExistsError, match="Received: version=1"):
+        ks.export_saved_model(model, tmp_path, version=1)
+    ks.export_saved_model(model, tmp_path, version=1, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["1"]
+
+
+def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
+    model = ks.resnet18("group", num_classes=2, input_shape=(32, 32, 3), width=0.125)
+
+    def fail_rename(src, dst):
+        assert os.path.exists(os.path.join(src, "saved_model.pb"))  # fully written
+        raise OSError("disk full")  # ... then the final step fails
+
+    monkeypatch.setattr(os, "rename", fail_rename)
+    with pytest.raises(OSError, match="disk full"):
+        ks.export_saved_model(model, tmp_path / "m", version=2)
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_export_bad_arguments(tmp_path):
+    model = ks.resnet18("stride", num_classes=2, input_shape=(32, 32, 3), width=0.125)
+    with pytest.raises(ValueError, match="Received: version=0"):
+        ks.export_saved_model(model, tmp_path, version=0)
+    with pytest.raises(TypeError, match="must be a keras.Model"):
+        ks.export_saved_model("model.keras", tmp_path)
