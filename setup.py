@@ -14,9 +14,12 @@ setup(
         "tensorflow>=2.16,<2.22",
         "keras>=3.3,<3.16",
         "tensorflow-datasets>=4.9.4,<4.10",
+        "importlib_resources",  # tfds needs it to prepare imagenet2012 but does not declare it
         "numpy>=1.26",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "tensorboard>=2.16",
+        "pillow>=9",
     ],
     extras_require={
         "test": ["pytest>=7", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6"],

@@ -1,0 +1,124 @@
+"""Fashion-MNIST from the Debian package `dataset-fashion-mnist` (DESIGN.md §6)."""
+
+import gzip
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_shiftinv.data.pipeline import finish
+from keras_shiftinv.data.pipeline import shard
+from keras_shiftinv.errors import DataError
+
+DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+NUM_CLASSES = 10
+PADDED_SIZE = 40  # 28 zero-padded by 6 on each side
+MEAN, STD = 0.2860, 0.3530  # of the training images, in 0..1
+
+
+def read_idx(path):
+    """Reads an IDX file (optionally gzipped) into a numpy array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    array = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}")
+    return array.reshape(shape)
+
+
+def load_arrays(split, data_dir=None):
+    """(images uint8 (N, 28, 28), labels int64 (N,)) for split 'train' or 'test'."""
+    if split not in FILES:
+        raise DataError(f"Fashion-MNIST has splits 'train' and 'test'. Received: split={split!r}")
+    directory = data_dir or DEBIAN_DIR
+    paths = [os.path.join(directory, name) for name in FILES[split]]
+    if all(os.path.exists(p) for p in paths):
+        return read_idx(paths[0]), read_idx(paths[1]).astype("int64")
+    return _load_from_tfds(split, data_dir, directory)
+
+
+def _load_from_tfds(split, data_dir, directory):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
+    if not builder.is_prepared():
+        raise DataError(
+            f"Fashion-MNIST not found in {directory}. Install it with "
+            "`apt-get install dataset-fashion-mnist` (or pass --data-dir with the IDX files)."
+        )
+    images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+    return images[..., 0], labels.astype("int64")
+
+
+def fashion_mnist(
+    split="train",
+    batch_size=128,
+    image_size=32,
+    training=None,
+    crop=True,
+    seed=0,
+    max_examples=None,
+    data_dir=None,
+    input_context=None,
+):
+    """Batched Fashion-MNIST: zero-padded to 40x40, grey replicated to RGB.
+
+    Training: random `image_size` crops and horizontal flips. Evaluation: the
+    center crop, or with `crop=False` the whole 40x40 padded image (for the
+    consistency metrics, which crop it themselves). Pixels are normalised
+    with the training set's mean and std.
+
+    Args:
+        split: `"train"` or `"test"`.
+        batch_size: per-pipeline batch size.
+        image_size: crop side, at most 40.
+        training: augment and shuffle; defaults to `split == "train"`.
+        crop: center-crop evaluation images (ignored in training).
+        seed: int seed of the shuffle and the crops.
+        max_examples: keep only the first N examples.
+        data_dir: folder with the four IDX files; defaults to the Debian
+            package's folder, then tfds's prepared `fashion_mnist`.
+        input_context: `tf.distribute.InputContext` for per-host sharding.
+    """
+    if not 1 <= image_size <= PADDED_SIZE:
+        raise DataError(
+            f"Fashion-MNIST crops must be between 1 and {PADDED_SIZE} pixels. "
+            f"Received: image_size={image_size}"
+        )
+    training = split == "train" if training is None else training
+    images, labels = load_arrays(split, data_dir)
+    ds = shard(tf.data.Dataset.from_tensor_slices((images, labels)), input_context)
+    border = (PADDED_SIZE - 28) // 2
+    offset = (PADDED_SIZE - image_size) // 2
+
+    def transform(image, seed_pair):
+        image = tf.cast(image[..., None], tf.float32) / 255.0
+        image = tf.pad(image, [[border, border], [border, border], [0, 0]])  # 40x40
+        if training:
+            image = tf.image.stateless_random_crop(image, (image_size, image_size, 1), seed_pair)
+            image = tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
+        elif crop:
+            image = image[offset : offset + image_size, offset : offset + image_size]
+        image = (image - MEAN) / STD
+        return tf.repeat(image, 3, axis=-1)
+
+    return finish(ds, transform, batch_size, training, seed, max_examples, shuffle_buffer=60_000)
+
+
+def fashion_mnist_num_examples(split, data_dir=None):
+    """Number of images in a split, read from the IDX header alone."""
+    directory = data_dir or DEBIAN_DIR
+    path = os.path.join(directory, FILES[split][1])
+    if os.path.exists(path):
+        with gzip.open(path, "rb") as f:
+            return int.from_bytes(f.read(8)[4:8], "big")
+    return len(load_arrays(split, data_dir)[1])

@@ -1,0 +1,134 @@
+"""The paper's Table 1 at small scale: every downsampling on Fashion-MNIST, offline."""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from keras_shiftinv import metrics
+from keras_shiftinv import report
+from keras_shiftinv.data import fashion_mnist
+from keras_shiftinv.models import DOWNSAMPLE_METHODS
+from keras_shiftinv.training import TrainConfig
+from keras_shiftinv.training import train
+
+METRICS = ("consistency", "circular_consistency", "mac", "stability_std", "top1", "top5")
+
+# Named presets are data. `None` examples means the whole split.
+PRESETS = {
+    "quick": {
+        "train_examples": 12_000,
+        "eval_examples": 2_000,
+        "stability_images": 500,
+        "epochs": 5,
+        "width": 0.25,
+        "batch_size": 128,
+        "learning_rate": 0.5,
+        "seeds": (0,),
+    },
+    "full": {
+        "train_examples": None,
+        "eval_examples": None,
+        "stability_images": 1_000,
+        "epochs": 8,
+        "width": 0.25,
+        "batch_size": 128,
+        "learning_rate": 0.5,
+        "seeds": (0, 1, 2),
+    },
+}
+
+
+@dataclasses.dataclass
+class Table1Config:
+    preset: str = "quick"
+    train_examples: int = None
+    eval_examples: int = None
+    stability_images: int = None
+    epochs: int = 4
+    width: float = 0.25
+    batch_size: int = 128
+    learning_rate: float = 0.5
+    seeds: tuple = (0,)
+    variants: tuple = DOWNSAMPLE_METHODS
+    padding: str = "circular"
+    data_dir: str = None
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset. Expected one of {list(PRESETS)}. Received: preset={preset!r}")
+        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+
+
+def summarize(values):
+    values = [float(v) for v in values]
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+
+def run_table1(out_dir, config, verbose=1):
+    """Trains and evaluates every variant; writes results.json/.md and plots.
+
+    Returns the results dict (the content of `results.json`).
+    """
+    tf.config.experimental.enable_op_determinism()  # same seed, same numbers
+    os.makedirs(out_dir, exist_ok=True)
+    protocol = metrics.FASHION_MNIST_PROTOCOL
+    eval_ds = fashion_mnist(
+        "test", batch_size=250, crop=False, max_examples=config.eval_examples, data_dir=config.data_dir
+    ).cache()
+    variants, curves = {}, {}
+    for name in config.variants:
+        per_seed = {m: [] for m in METRICS + ("train_images_per_second", "train_seconds")}
+        for seed in config.seeds:
+            started = time.perf_counter()
+            result = train(
+                TrainConfig(
+                    model=name,
+                    dataset="fashion_mnist",
+                    data_dir=config.data_dir,
+                    model_dir=os.path.join(out_dir, "models", name, f"seed{seed}"),
+                    epochs=config.epochs,
+                    batch_size=config.batch_size,
+                    learning_rate=config.learning_rate,
+                    width=config.width,
+                    padding=config.padding,
+                    max_train_examples=config.train_examples,
+                    max_eval_examples=config.eval_examples,
+                    validation=False,
+                    seed=seed,
+                    verbose=2 if verbose else 0,
+                )
+            )
+            per_seed["train_seconds"].append(time.perf_counter() - started)
+            per_seed["train_images_per_second"].append(result["train_images_per_second"])
+            model = result["model"]
+            scores = metrics.evaluate_all(
+                model, eval_ds, protocol, seed=seed, stability_images=config.stability_images,
+                progress=bool(verbose),
+            )
+            for m in METRICS:
+                per_seed[m].append(scores[m])
+            if seed == config.seeds[0]:
+                curves[name] = scores["_stability"]["curves"]
+            if verbose:
+                print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores[m]:.4g}" for m in METRICS), flush=True)
+        variants[name] = {m: summarize(v) for m, v in per_seed.items()}
+        variants[name]["params"] = int(model.count_params())
+    results = {"preset": config.preset, "config": dataclasses.asdict(config), "protocol": protocol,
+               "variants": variants}
+    report.write_json(results, os.path.join(out_dir, "results.json"))
+    extra = [("train_images_per_second", "Train img/s", "{:.0f}")]
+    table = report.markdown_table(
+        {n: {**v, "params": {"mean": v["params"]}} for n, v in variants.items()},
+        extra + [("params", "Params", "{:.0f}")],
+    )
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(f"Fashion-MNIST, preset `{config.preset}`, seeds {list(config.seeds)}\n\n{table}")
+    report.plot_stability(curves, os.path.join(out_dir, "stability_curves.png"))
+    report.plot_consistency_vs_accuracy(variants, os.path.join(out_dir, "consistency_vs_accuracy.png"))
+    if verbose:
+        print(table)
+    return results
