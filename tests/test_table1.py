@@ -1,0 +1,60 @@
+import json
+
+from keras_shiftinv.cli import main
+from keras_shiftinv.models import DOWNSAMPLE_METHODS
+from keras_shiftinv.table1 import METRICS
+from keras_shiftinv.table1 import Table1Config
+from keras_shiftinv.table1 import run_table1
+
+
+def test_table1_end_to_end_tiny(tmp_path):
+    config = Table1Config.from_preset(
+        "quick", train_examples=128, eval_examples=64, stability_images=16, epochs=1, width=0.125,
+        batch_size=64,
+    )
+    results = run_table1(str(tmp_path), config, verbose=0)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["preset"] == "quick" and on_disk["config"]["train_examples"] == 128
+    assert set(on_disk["variants"]) == set(DOWNSAMPLE_METHODS)
+    for name, row in on_disk["variants"].items():
+        for metric in METRICS + ("train_images_per_second",):
+            assert set(row[metric]) == {"mean", "std", "values"} and len(row[metric]["values"]) == 1
+        assert row["params"] > 0
+        assert 0.0 <= row["top1"]["mean"] <= row["top5"]["mean"] <= 100.0
+    # Exact invariance where promised: circular padding + aligned downsampling.
+    for name in ("aps", "group-aps", "conv3d-aps"):
+        assert on_disk["variants"][name]["circular_consistency"]["mean"] == 100.0
+        assert on_disk["variants"][name]["mac"]["mean"] < 1e-6
+    assert results["variants"]["group"]["params"] == on_disk["variants"]["group"]["params"]
+    table = (tmp_path / "results.md").read_text()
+    assert all(f"| {name} |" in table for name in DOWNSAMPLE_METHODS)
+    for png in ("stability_curves.png", "consistency_vs_accuracy.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_cli_report_and_bad_input(tmp_path, capsys):
+    import keras_shiftinv as ks
+
+    for name in ("stride", "group-aps"):
+        ks.resnet18(name, num_classes=10, input_shape=(32, 32, 3), width=0.125, padding="circular").save(
+            tmp_path / f"{name}.keras"
+        )
+    models = [str(tmp_path / "stride.keras"), str(tmp_path / "group-aps.keras")]
+    out = tmp_path / "report"
+    assert main(["evaluate", *models, "--max-examples", "64", "--stability-images", "8", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["protocol"] == {"crop_size": 32, "max_shift": 4, "positions": 16, "passes": 5}
+    assert report["models"]["group-aps"]["circular_consistency"] == 100.0
+    assert (out / "stability_curves.png").exists() and "| stride |" in (out / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "nope.keras")]) == 2
+    assert "model file not found" in capsys.readouterr().err
+    (tmp_path / "bad.keras").write_bytes(b"PK\x03\x04 garbage")
+    assert main(["evaluate", str(tmp_path / "bad.keras")]) == 2
+    assert "is not a loadable .keras model" in capsys.readouterr().err
+    big = ks.resnet18("stride", num_classes=10, input_shape=(48, 48, 3), width=0.125)
+    big.save(tmp_path / "big.keras")
+    assert main(["evaluate", str(tmp_path / "big.keras"), "--max-examples", "8"]) == 2
+    assert "Fashion-MNIST crops must be between 1 and 40" in capsys.readouterr().err
+    assert main(["evaluate", models[0], "--max-shift", "40", "--max-examples", "8"]) == 2
+    assert "--max-shift must be between 0 and the crop size 32" in capsys.readouterr().err
