@@ -32,7 +32,7 @@ PRESETS = {
         "train_examples": None,
         "eval_examples": None,
         "stability_images": 1_000,
-        "epochs": 8,
+        "epochs": 4,
         "width": 0.25,
         "batch_size": 128,
         "learning_rate": 0.5,

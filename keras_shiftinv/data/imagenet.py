@@ -74,7 +74,7 @@ def imagenet2012(
 
     def transform(encoded, seed_pair):
         if training:
-            image = decode_random_resized_crop(encoded, image_size, seed_pair, jpeg=True)
+            image = decode_random_resized_crop(encoded, image_size, seed_pair)
             image = tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
         else:
             image = decode_center_crop(encoded, image_size, crop=crop)

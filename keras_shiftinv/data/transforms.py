@@ -17,36 +17,39 @@ def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return (image - tf.constant(mean)) / tf.constant(std)
 
 
-def decode_random_resized_crop(
-    encoded, image_size, seed, jpeg=False, area=(0.08, 1.0), aspect=(3 / 4, 4 / 3)
-):
+def decode_random_resized_crop(encoded, image_size, seed, area=(0.08, 1.0), aspect=(3 / 4, 4 / 3)):
     """Random-resized-crop fused with decoding.
 
-    With `jpeg=True` (all tfds ImageNet images are JPEG) only the crop window
-    is decoded; otherwise any format `tf.io.decode_image` reads is decoded
-    whole, then cropped. `seed` is a stateless seed, shape (2,). Returns
-    float32 `(image_size, image_size, 3)` in the 0..255 range.
+    A JPEG is never decoded whole: its shape is read from the header and only
+    the crop window is decoded. Other formats are decoded, then cropped.
+    `seed` is a stateless seed, shape (2,). Returns float32
+    `(image_size, image_size, 3)` in the 0..255 range.
     """
-    if jpeg:
-        image, shape = None, tf.image.extract_jpeg_shape(encoded)
-    else:
+
+    def window(shape):
+        begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+            shape,
+            bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=(1, 1, 4)),
+            seed=seed,
+            area_range=area,
+            aspect_ratio_range=aspect,
+            min_object_covered=0.0,
+            max_attempts=10,
+            use_image_if_no_bounding_boxes=True,
+        )
+        return begin, size
+
+    def jpeg():
+        begin, size = window(tf.image.extract_jpeg_shape(encoded))
+        crop = tf.stack([begin[0], begin[1], size[0], size[1]])
+        return tf.io.decode_and_crop_jpeg(encoded, crop, channels=3)
+
+    def other():
         image = _decode(encoded)
-        shape = tf.shape(image)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        shape,
-        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=(1, 1, 4)),
-        seed=seed,
-        area_range=area,
-        aspect_ratio_range=aspect,
-        min_object_covered=0.0,
-        max_attempts=10,
-        use_image_if_no_bounding_boxes=True,
-    )
-    if image is None:
-        window = tf.stack([begin[0], begin[1], size[0], size[1]])
-        image = tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
-    else:
-        image = tf.slice(image, begin, size)
+        begin, size = window(tf.shape(image))
+        return tf.slice(image, begin, size)
+
+    image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
     return tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
 
 
