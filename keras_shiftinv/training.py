@@ -279,7 +279,8 @@ def train_single_host(config):
         keras.callbacks.TerminateOnNaN(),
         ThroughputMeter(config.batch_size),
     ]
-    model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks, verbose=config.verbose)
+    model.fit(train_ds, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks,
+              verbose=config.verbose, shuffle=False)  # the pipeline shuffles
     return {
         "final_model": save_final(model, d),
         "model": model,

@@ -58,3 +58,14 @@ def test_evaluate_cli_report_and_bad_input(tmp_path, capsys):
     assert "Fashion-MNIST crops must be between 1 and 40" in capsys.readouterr().err
     assert main(["evaluate", models[0], "--max-shift", "40", "--max-examples", "8"]) == 2
     assert "--max-shift must be between 0 and the crop size 32" in capsys.readouterr().err
+
+
+def test_table1_same_seed_same_numbers(tmp_path):
+    config = Table1Config.from_preset(
+        "quick", train_examples=128, eval_examples=64, stability_images=16, epochs=1, width=0.125,
+        batch_size=64, variants=("group",),
+    )
+    first = run_table1(str(tmp_path / "a"), config, verbose=0)["variants"]["group"]
+    second = run_table1(str(tmp_path / "b"), config, verbose=0)["variants"]["group"]
+    for metric in METRICS:
+        assert first[metric]["values"] == second[metric]["values"], metric

@@ -162,9 +162,8 @@ class PolyphaseDownsample(keras.layers.Layer):
         x = pad_to_even(inputs, self.padding)
         if self.align == "max_norm":
             x = align_max_norm(x)
-        stack = phase_stack(x)  # (B, h, w, 4, C)
-        b, h, w, _, c = ops.shape(stack)
-        x = ops.reshape(stack, (b, h, w, 4 * self._channels))  # phase-major p*C + c
+        x = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), phase-major channel p*C + c
+        b, h, w, _ = ops.shape(x)
         pixels = b * h * w
         if isinstance(pixels, int):
             return self._fused(x) if self._fusing_pays(pixels) else self._unfused(x)
