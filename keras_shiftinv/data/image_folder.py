@@ -8,9 +8,7 @@ from PIL import Image
 
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
-from keras_shiftinv.data.transforms import decode_center_crop
-from keras_shiftinv.data.transforms import decode_random_resized_crop
-from keras_shiftinv.data.transforms import normalize
+from keras_shiftinv.data.transforms import preprocess
 from keras_shiftinv.errors import DataError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -87,12 +85,6 @@ def image_folder(
     ds = shard(ds, input_context)
 
     def transform(path, seed_pair):
-        encoded = tf.io.read_file(path)
-        if training:
-            image = decode_random_resized_crop(encoded, image_size, seed_pair)
-            image = tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
-        else:
-            image = decode_center_crop(encoded, image_size, crop=crop)
-        return normalize(image)
+        return preprocess(tf.io.read_file(path), image_size, seed_pair, training, crop)
 
     return finish(ds, transform, batch_size, training, seed, max_examples), info

@@ -2,12 +2,8 @@
 
 import os
 
-import tensorflow as tf
-
 from keras_shiftinv.data.pipeline import finish
-from keras_shiftinv.data.transforms import decode_center_crop
-from keras_shiftinv.data.transforms import decode_random_resized_crop
-from keras_shiftinv.data.transforms import normalize
+from keras_shiftinv.data.transforms import preprocess
 from keras_shiftinv.errors import DataError
 
 MANUAL_FILES = {"train": "ILSVRC2012_img_train.tar", "validation": "ILSVRC2012_img_val.tar"}
@@ -73,11 +69,6 @@ def imagenet2012(
     ds = ds.map(lambda ex: (ex["image"], ex["label"]))
 
     def transform(encoded, seed_pair):
-        if training:
-            image = decode_random_resized_crop(encoded, image_size, seed_pair)
-            image = tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
-        else:
-            image = decode_center_crop(encoded, image_size, crop=crop)
-        return normalize(image)
+        return preprocess(encoded, image_size, seed_pair, training, crop)
 
     return finish(ds, transform, batch_size, training, seed, max_examples)

@@ -75,3 +75,17 @@ def _decode(encoded):
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
+
+
+def preprocess(encoded, image_size, seed, training, crop=True):
+    """The ImageNet recipe for one encoded image, normalised.
+
+    Training: random-resized-crop + horizontal flip (stateless, from `seed`);
+    evaluation: `decode_center_crop`.
+    """
+    if training:
+        image = decode_random_resized_crop(encoded, image_size, seed)
+        image = tf.image.stateless_random_flip_left_right(image, seed + 1)
+    else:
+        image = decode_center_crop(encoded, image_size, crop=crop)
+    return normalize(image)
