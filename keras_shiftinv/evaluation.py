@@ -27,9 +27,10 @@ def protocol_for(dataset, crop_size, max_shift=None, passes=None):
 def evaluate_models(args):
     from keras_shiftinv.cli import load_keras_model
 
-    models = {os.path.splitext(os.path.basename(p))[0]: load_keras_model(p) for p in args.models}
-    if len(models) < len(args.models):
-        models = {p: load_keras_model(p) for p in args.models}  # same file names: use full paths
+    names = [os.path.splitext(os.path.basename(p))[0] for p in args.models]
+    if len(set(names)) < len(names):  # same file names: use full paths
+        names = list(args.models)
+    models = {name: load_keras_model(p) for name, p in zip(names, args.models)}
     sizes = {m.input_shape[1] for m in models.values()}
     crop = args.crop_size or sizes.pop()
     if args.crop_size is None and sizes:

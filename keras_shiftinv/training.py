@@ -89,11 +89,11 @@ def dataset_info(config):
     """`(num_classes, num_train_examples, has_validation)` without reading images."""
     if config.dataset == "fashion_mnist":
         n = data.fashion_mnist_num_examples("train", config.data_dir)
-        num_classes, has_val = 10, True
+        num_classes, has_val = data.FASHION_MNIST_CLASSES, True
     elif config.dataset == "imagenet2012":
         builder = data.prepare_imagenet2012(config.data_dir, config.manual_dir)
         n = builder.info.splits["train"].num_examples if "train" in builder.info.splits else 0
-        num_classes, has_val = 1000, "validation" in builder.info.splits
+        num_classes, has_val = data.IMAGENET_CLASSES, "validation" in builder.info.splits
         if n == 0:
             raise UsageError("imagenet2012 has no train split: put ILSVRC2012_img_train.tar in the manual dir")
     else:
@@ -240,20 +240,26 @@ def check_batch(config, replicas):
         )
 
 
-def write_config(config, extra):
-    os.makedirs(config.model_dir, exist_ok=True)
-    with open(os.path.join(config.model_dir, "config.json"), "w") as f:
-        json.dump({**dataclasses.asdict(config), **extra}, f, indent=2)
+def prepare_run(config, replicas, write=True, **extra):
+    """Checks the batch, sizes the data and (if `write`) writes config.json.
+
+    Returns `(num_classes, num_train_examples, has_validation, steps_per_epoch)`.
+    """
+    check_batch(config, replicas)
+    num_classes, num_train, has_val = dataset_info(config)
+    steps = max(1, num_train // config.batch_size)
+    if write:
+        resolved = {"replicas": replicas, "num_classes": num_classes, "train_examples": num_train,
+                    "steps_per_epoch": steps, "peak_learning_rate": config.peak_learning_rate, **extra}
+        os.makedirs(config.model_dir, exist_ok=True)
+        with open(os.path.join(config.model_dir, "config.json"), "w") as f:
+            json.dump({**dataclasses.asdict(config), **resolved}, f, indent=2)
+    return num_classes, num_train, has_val, steps
 
 
 def train_single_host(config):
     strategy = single_host_strategy(config)
-    replicas = strategy.num_replicas_in_sync
-    check_batch(config, replicas)
-    num_classes, num_train, has_val = dataset_info(config)
-    steps = max(1, num_train // config.batch_size)
-    write_config(config, {"replicas": replicas, "num_classes": num_classes, "train_examples": num_train,
-                          "steps_per_epoch": steps, "peak_learning_rate": config.peak_learning_rate})
+    num_classes, _, has_val, steps = prepare_run(config, strategy.num_replicas_in_sync)
     train_ds = make_dataset(config, True, config.batch_size)
     has_val = has_val and config.validation
     val_ds = make_dataset(config, False, config.batch_size) if has_val else None
@@ -309,14 +315,9 @@ def train_multi_worker(config):
     is_chief = resolver.task_type in (None, "chief") or (
         resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
     )
-    replicas = strategy.num_replicas_in_sync
-    check_batch(config, replicas)
-    num_classes, num_train, _ = dataset_info(config)
-    steps = max(1, num_train // config.batch_size)
-    if is_chief:
-        write_config(config, {"replicas": replicas, "num_classes": num_classes, "train_examples": num_train,
-                              "steps_per_epoch": steps, "peak_learning_rate": config.peak_learning_rate,
-                              "strategy": "MultiWorkerMirroredStrategy"})
+    num_classes, _, _, steps = prepare_run(
+        config, strategy.num_replicas_in_sync, write=is_chief, strategy="MultiWorkerMirroredStrategy"
+    )
     dist_ds = strategy.distribute_datasets_from_function(
         lambda ctx: make_dataset(config, True, ctx.get_per_replica_batch_size(config.batch_size), input_context=ctx)
     )
