@@ -16,6 +16,8 @@ COLUMNS = [
     ("stability_std", "Stability std", "{:.4f}"),
     ("top1", "Top-1 %", "{:.2f}"),
     ("top5", "Top-5 %", "{:.2f}"),
+    ("worst_case_accuracy", "Worst-case %", "{:.2f}"),
+    ("flip_rate", "Flip %", "{:.2f}"),
 ]
 
 

@@ -1,4 +1,7 @@
-"""Independent numpy implementations of the layers, written from DESIGN.md §1-2."""
+"""Independent numpy implementations of the layers.
+
+Written from docs/design.md, "The module" and "Methods and sites".
+"""
 
 import math
 
@@ -63,20 +66,32 @@ def conv3d_phase(stack5, kernel, mode):
     return np.stack(out, axis=1)  # (B, 2, h, w, O)
 
 
+def max_norm_phases(x):
+    """Per (even-sized) image, the phase 2*dy + dx of highest L2 norm (first on ties)."""
+    return np.array(
+        [int(np.argmax([np.sum(img[dy::2, dx::2] ** 2) for dy, dx in PHASES])) for img in x]
+    )
+
+
+def roll_phases(x, phases):
+    """Rolls image b by (-dy, -dx) of its phase phases[b], p = 2*dy + dx."""
+    return np.stack([np.roll(img, (-(p // 2), -(p % 2)), axis=(0, 1)) for img, p in zip(x, phases)])
+
+
 def align_max_norm(x):
     """Rolls each (even-sized) image so its highest-L2 phase comes first."""
-    out = np.empty_like(x)
-    for b in range(len(x)):
-        norms = [np.sum(x[b, dy::2, dx::2] ** 2) for dy, dx in PHASES]
-        dy, dx = PHASES[int(np.argmax(norms))]
-        out[b] = np.roll(x[b], (-dy, -dx), axis=(0, 1))
-    return out
+    return roll_phases(x, max_norm_phases(x))
 
 
-def polyphase_downsample(x, weights, mixing, padding, align=None, use_bias=False):
-    """weights: [mixing_kernel, merge_kernel] (+ [mixing_bias, merge_bias])."""
+def polyphase_downsample(x, weights, mixing, padding, align=None, use_bias=False, phases=None):
+    """weights: [mixing_kernel, merge_kernel] (+ [mixing_bias, merge_bias]).
+
+    `phases` (one per image) rolls by the given phases instead of choosing them.
+    """
     x = pad_even(x.astype("float64"), padding)
-    if align == "max_norm":
+    if phases is not None:
+        x = roll_phases(x, phases)
+    elif align == "max_norm":
         x = align_max_norm(x)
     mix_k, merge_k = weights[0], weights[1]
     mix_b, merge_b = (weights[2], weights[3]) if use_bias else (0.0, 0.0)
@@ -109,3 +124,29 @@ def blur_pool(x, filt_size, stride, padding):
         for j in range(filt_size):
             out += filt[i, j] * xp[:, i : i + out.shape[1], j : j + out.shape[2]]
     return out[:, ::stride, ::stride]
+
+
+def polyphase_upsample(y, phases, mode, kernel=None, bias=None, padding="zeros"):
+    """PolyphaseUpsample2D from its definition (issue 10): phases, interleave, roll by +(dy, dx).
+
+    mode "place": y is phase 0, zeros elsewhere. mode "learned": a 'same' conv of y to
+    4*F channels, phase-major (channel p*F + f). `phases` None: no roll.
+    """
+    y = y.astype("float64")
+    if mode == "place":
+        b, h, w, f = y.shape
+        parts = [y] + [np.zeros_like(y)] * 3
+    else:
+        k = kernel.shape[0]
+        mixed = conv2d_valid(pad(y, k // 2, k // 2, k // 2, k // 2, padding), kernel)
+        b, h, w, f4 = mixed.shape
+        f = f4 // 4
+        parts = [mixed[..., p * f : (p + 1) * f] for p in range(4)]
+    out = np.zeros((b, 2 * h, 2 * w, f))
+    for p, (dy, dx) in enumerate(PHASES):
+        out[:, dy::2, dx::2] = parts[p]
+    if bias is not None:
+        out = out + bias
+    if phases is None:
+        return out
+    return np.stack([np.roll(img, (p // 2, p % 2), axis=(0, 1)) for img, p in zip(out, phases)])

@@ -66,6 +66,8 @@ def test_imagenet2012_real_builder_on_tiny_manual_dir(tmp_path):
     uncropped = next(iter(data.imagenet2012("validation", batch_size=2, image_size=32, crop=False,
                                             data_dir=str(tmp_path / "tfds"))))[0]
     assert uncropped.shape == (2, 37, 37, 3)  # 32 * 256 / 224 = 36.6 -> 37
+    info = data.describe("imagenet2012", "train", data_dir=str(tmp_path / "tfds"))
+    assert info.class_names == tuple(names) and info.class_names[0] == "n01440764" and info.num_examples == 9
 
 
 def test_imagenet2012_missing_manual_tars(tmp_path):
@@ -140,3 +142,150 @@ def test_fashion_mnist_counts_from_idx_header():
 def test_fashion_mnist_missing_package_message(tmp_path):
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         data.fashion_mnist("train", data_dir=str(tmp_path))
+
+
+def _truncated_jpeg(path):
+    """A JPEG cut to 2/3 of its bytes: Pillow's `verify()` still accepts it."""
+    rng = np.random.default_rng(1)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    with Image.open(path) as image:
+        image.verify()  # the old check passed it
+
+
+def test_truncated_jpeg_is_found_when_the_dataset_is_built(tmp_path):
+    make_image_folder(tmp_path)
+    _truncated_jpeg(tmp_path / "cat" / "cut.jpg")
+    with pytest.raises(DataError, match="Corrupt or unreadable image: .*cut.jpg.*delete or re-save") as e:
+        data.image_folder(str(tmp_path))
+    assert "on_corrupt" not in str(e.value) and "\n" not in str(e.value)
+    _, info = data.image_folder(str(tmp_path), image_size=8, on_corrupt="skip")
+    assert info["skipped"] == 1 and info["num_examples"] == 12
+
+
+def test_decode_check_sees_a_file_change_after_a_first_load(tmp_path):
+    make_image_folder(tmp_path)
+    assert data.image_folder(str(tmp_path), image_size=8)[1]["num_examples"] == 12
+    _truncated_jpeg(tmp_path / "cat" / "0.jpg")  # same name, new size and mtime
+    with pytest.raises(DataError, match="0.jpg"):
+        data.image_folder(str(tmp_path), image_size=8)
+
+
+def test_one_class_and_empty_class_folders_are_rejected(tmp_path):
+    make_image_folder(tmp_path / "one", per_class=1)
+    for name in ("dog", "owl"):
+        for f in (tmp_path / "one" / name).iterdir():
+            f.unlink()
+        (tmp_path / "one" / name).rmdir()
+    with pytest.raises(DataError, match=r"one class subfolder \('cat'\); a classifier needs at least two"):
+        data.scan_image_folder(str(tmp_path / "one"))
+    make_image_folder(tmp_path / "empty", per_class=1)
+    os.makedirs(tmp_path / "empty" / "zebra" / "nested")
+    with pytest.raises(DataError, match="class folder .*zebra holds no images"):
+        data.load("folder", "train", data_dir=str(tmp_path / "empty"))
+
+
+def test_non_utf8_file_name_is_read(tmp_path):
+    make_image_folder(tmp_path, per_class=1)
+    name = os.path.join(os.fsencode(tmp_path / "cat"), b"caf\xe9.png")  # Latin-1, not UTF-8
+    with open(name, "wb") as f:
+        Image.new("RGB", (9, 9), (200, 100, 50)).save(f, format="PNG")
+    ds, info = data.load("folder", "train", batch_size=8, image_size=8, training=False,
+                         data_dir=str(tmp_path))
+    assert info.num_examples == 4
+    images, labels = next(iter(ds))
+    # Sorted by name: "0.jpg" then the Latin-1 name; the second cat image is the uniform orange one.
+    expected = (np.array([200, 100, 50]) / 255 - IMAGENET_MEAN) / IMAGENET_STD
+    np.testing.assert_allclose(images.numpy()[1], np.broadcast_to(expected, (8, 8, 3)), atol=1e-5)
+    assert labels.numpy().tolist() == [0, 0, 1, 2]
+
+
+def test_non_utf8_class_folder_is_one_line(tmp_path):
+    make_image_folder(tmp_path, per_class=1)
+    os.rename(tmp_path / "owl", os.path.join(os.fsencode(tmp_path), b"\xe9t\xe9"))
+    with pytest.raises(DataError, match="class folder name is not valid UTF-8: .*rename it"):
+        data.describe("folder", "train", data_dir=str(tmp_path))
+
+
+def test_train_and_val_with_different_classes(tmp_path):
+    make_image_folder(tmp_path / "train", per_class=1)
+    make_image_folder(tmp_path / "val", per_class=1)
+    os.rename(tmp_path / "val" / "owl", tmp_path / "val" / "bat")
+    with pytest.raises(DataError, match=r"different classes \(only in train: \['owl'\], only in val: \['bat'\]\)"):
+        data.describe("folder", "validation", data_dir=str(tmp_path))
+
+
+def test_folder_without_validation_split(tmp_path):
+    make_image_folder(tmp_path / "train", per_class=1)
+    assert not data.has_split("folder", "validation", data_dir=str(tmp_path))
+    with pytest.raises(DataError, match="has no validation folder"):
+        data.load("folder", "validation", data_dir=str(tmp_path))
+
+
+def test_class_names_of_every_dataset(tmp_path):
+    assert data.describe("fashion_mnist").class_names == (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    make_image_folder(tmp_path / "train", per_class=1)
+    info = data.describe("folder", "train", image_size=16, data_dir=str(tmp_path))
+    assert (info.class_names, info.num_classes, info.num_examples, info.eval_side) == (
+        ("cat", "dog", "owl"), 3, 3, 18)  # 16 * 256 / 224 = 18.3
+
+
+def _fashion_copy(tmp_path, cut=None):
+    from keras_shiftinv.data.fashion_mnist import DEBIAN_DIR
+    from keras_shiftinv.data.fashion_mnist import FILES
+
+    for name in FILES["test"]:
+        payload = open(os.path.join(DEBIAN_DIR, name), "rb").read()
+        if cut and name.startswith("t10k-images"):
+            payload = payload[:cut]
+        (tmp_path / name).write_bytes(payload)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("cut,message", [(100_000, "is damaged (EOFError"), (5, "is damaged (")])
+def test_truncated_fashion_mnist_gz_is_one_line(tmp_path, cut, message):
+    data_dir = _fashion_copy(tmp_path, cut)
+    with pytest.raises(DataError, match="apt-get install --reinstall dataset-fashion-mnist") as e:
+        data.load("fashion_mnist", "validation", data_dir=data_dir)
+    assert message in str(e.value) and "t10k-images" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_truncated_fashion_mnist_through_the_cli(tmp_path, capsys):
+    import keras_shiftinv
+    from keras_shiftinv.cli import main
+    from keras_shiftinv.saving import save_model
+
+    model = keras_shiftinv.resnet18("stride", num_classes=10, input_shape=(32, 32, 3), width=0.125)
+    path = save_model(model, str(tmp_path / "m.keras"))
+    argv = ["evaluate", path, "--data-dir", _fashion_copy(tmp_path, 100_000), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("shiftinv evaluate: error: ") and "is damaged" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_cli_reports_a_truncated_jpeg_before_training(tmp_path, capsys):
+    from keras_shiftinv.cli import main
+
+    make_image_folder(tmp_path / "pets" / "train", per_class=2)
+    _truncated_jpeg(tmp_path / "pets" / "train" / "dog" / "cut.jpg")
+    run = tmp_path / "run"
+    argv = ["train", "--model", "stride", "--dataset", "folder", "--data-dir", str(tmp_path / "pets"),
+            "--image-size", "32", "--width", "0.125", "--epochs", "1", "--batch-size", "2",
+            "--model-dir", str(run), "--verbose", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("shiftinv train: error: Corrupt or unreadable image: ") and "cut.jpg" in err
+    assert "on_corrupt" not in err and not list(run.glob("**/*.keras"))
+
+
+def test_image_tensorflow_cannot_decode_is_reported(tmp_path):
+    make_image_folder(tmp_path, per_class=1)
+    Image.new("1", (8, 8), 1).save(tmp_path / "dog" / "mono.bmp")  # Pillow reads it, TensorFlow does not
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.decode_image((tmp_path / "dog" / "mono.bmp").read_bytes(), channels=3)
+    with pytest.raises(DataError, match="mono.bmp"):
+        data.load("folder", "train", data_dir=str(tmp_path))

@@ -8,7 +8,7 @@ import tensorflow as tf
 import keras_shiftinv as ks
 
 
-def _xla_attrs(saved_model_dir):
+def xla_attrs(saved_model_dir):
     """Every _XlaMustCompile attribute anywhere in the SavedModel graph."""
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -27,15 +27,16 @@ def _xla_attrs(saved_model_dir):
     return found
 
 
-@pytest.mark.parametrize("method", ks.DOWNSAMPLE_METHODS)
-def test_export_serving_signature_matches_keras(method, tmp_path):
+def check_float_signature(method, tmp_path):
     model = ks.resnet18(method, num_classes=7, input_shape=(32, 32, 3), width=0.125)
     x = np.random.rand(4, 32, 32, 3).astype("float32")
     path = ks.export_saved_model(model, tmp_path / "serving", version=3)
     assert path == os.path.join(tmp_path / "serving", "3")
     assert os.listdir(tmp_path / "serving") == ["3"]
-    assert _xla_attrs(path) == []
-    serve = tf.saved_model.load(path).signatures["serving_default"]
+    assert xla_attrs(path) == []
+    with pytest.raises(FileExistsError, match="Received: version=3"):
+        ks.export_saved_model(model, tmp_path / "serving", version=3)
+    serve = tf.saved_model.load(path).signatures["serve_float"]
     assert set(serve.structured_input_signature[1]) == {"image"}
     spec = serve.structured_input_signature[1]["image"]
     assert spec.dtype == tf.float32 and spec.shape.as_list() == [None, 32, 32, 3]
@@ -43,19 +44,27 @@ def test_export_serving_signature_matches_keras(method, tmp_path):
     expected = np.asarray(keras.ops.softmax(model(x)))
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["logits"].numpy(), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+    top = np.argsort(-expected, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(out["classes"].numpy(), top)
+    assert out["class_names"].numpy().astype(str).tolist() == top.astype(str).tolist()  # "0".."6"
 
 
-def test_export_refuses_to_overwrite_and_can_replace(tmp_path):
-    model = ks.resnet18("stride", num_classes=2, input_shape=(32, 32, 3), width=0.125)
-    ks.export_saved_model(model, tmp_path, version=1)
-    with pytest.raises(FileExistsError, match="Received: version=1"):
-        ks.export_saved_model(model, tmp_path, version=1)
-    ks.export_saved_model(model, tmp_path, version=1, overwrite=True)
-    assert sorted(os.listdir(tmp_path)) == ["1"]
+def test_export_float_signature_matches_keras(tmp_path):
+    check_float_signature("group", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ks.DOWNSAMPLE_METHODS)
+def test_export_float_signature_matches_keras_every_variant(method, tmp_path):
+    check_float_signature(method, tmp_path)
 
 
 def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
-    model = ks.resnet18("group", num_classes=2, input_shape=(32, 32, 3), width=0.125)
+    from keras_shiftinv.export.publish import publish
+
+    def write(tmp_dir):
+        with open(os.path.join(tmp_dir, "saved_model.pb"), "wb") as f:
+            f.write(b"complete")
 
     def fail_rename(src, dst):
         assert os.path.exists(os.path.join(src, "saved_model.pb"))  # fully written
@@ -63,7 +72,7 @@ def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "rename", fail_rename)
     with pytest.raises(OSError, match="disk full"):
-        ks.export_saved_model(model, tmp_path / "m", version=2)
+        publish(tmp_path / "m", 2, write)
     assert os.listdir(tmp_path / "m") == []
 
 
@@ -73,3 +82,8 @@ def test_export_bad_arguments(tmp_path):
         ks.export_saved_model(model, tmp_path, version=0)
     with pytest.raises(TypeError, match="must be a keras.Model"):
         ks.export_saved_model("model.keras", tmp_path)
+    with pytest.raises(ValueError, match="Received: class_names"):
+        ks.export_saved_model(model, tmp_path, class_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="Received: preprocessing='mnist'"):
+        ks.export_saved_model(model, tmp_path, preprocessing="mnist")
+    assert os.listdir(tmp_path) == []

@@ -171,6 +171,61 @@ def test_aligned_module_output_shifts_by_whole_pixels_for_any_roll(mixing):
         assert best < 1e-5
 
 
+@pytest.mark.parametrize("mixing", ["group", "conv3d"])
+@pytest.mark.parametrize("size", [(8, 6), (7, 9)])
+def test_aligned_module_returns_the_numpy_argmax_phase(mixing, size):
+    x = rand(4, *size, 3)
+    x[1, 1::2, 1::2] *= 3.0  # make phase 3 the loudest of image 1
+    layer = PolyphaseDownsample(4, mixing=mixing, padding="reflect", align="max_norm", return_index=True)
+    out, index = layer(x)
+    expected = reference.max_norm_phases(reference.pad_even(x, "reflect"))
+    assert expected[1] == 3
+    assert np.asarray(index).dtype == np.int32 and np.asarray(index).shape == (4,)
+    np.testing.assert_array_equal(np.asarray(index), expected)
+    np.testing.assert_allclose(np.asarray(out), _reference(layer, x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("align", [None, "max_norm"])
+def test_module_given_phase_rolls_by_that_phase(align):
+    x = rand(4, 6, 8, 3)
+    phases = np.array([3, 0, 1, 2])
+    layer = PolyphaseDownsample(5, mixing="conv3d", padding="circular", align=align)
+    out = np.asarray(layer(x, phase_index=phases))
+    expected = reference.polyphase_downsample(x, _weights(layer), "conv3d", "circular", phases=phases)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # The given phases, not the layer's own choice, decide the roll.
+    own = reference.max_norm_phases(x)
+    assert not np.array_equal(own, phases)
+
+
+def test_module_phase_passing_in_functional_model_and_save(tmp_path):
+    inputs = keras.Input((None, None, 3))
+    main, index = PolyphaseDownsample(4, align="max_norm", return_index=True, name="main")(inputs)
+    short = PolyphaseDownsample(4, kernel_size=1, align="max_norm", name="short")(inputs, phase_index=index)
+    model = keras.Model(inputs, [main, short, index])
+    x = rand(3, 8, 10, 3)
+    m, s, i = (np.asarray(t) for t in model(x))
+    phases = reference.max_norm_phases(x)
+    np.testing.assert_array_equal(i, phases)
+    short_layer = model.get_layer("short")
+    expected = reference.polyphase_downsample(x, _weights(short_layer), "group", "zeros", phases=phases)
+    np.testing.assert_allclose(s, expected, rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    for a, b in zip(loaded(x), (m, s, i)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+def test_module_return_index_config_and_output_shape():
+    layer = PolyphaseDownsample(3, align="max_norm", return_index=True)
+    config = layer.get_config()
+    assert config["return_index"] is True
+    assert PolyphaseDownsample.from_config(config).get_config() == config
+    assert layer.compute_output_shape((2, 7, 4, 5)) == ((2, 4, 2, 3), (2,))
+    with pytest.raises(ValueError, match="Received: align=None"):
+        PolyphaseDownsample(3, return_index=True)
+
+
 def test_plain_module_is_not_invariant_to_one_pixel_roll():
     x = rand(1, 8, 8, 3)
     layer = PolyphaseDownsample(4, padding="circular")

@@ -1,4 +1,6 @@
 import math
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -103,12 +105,19 @@ def test_unaligned_variants_are_not_exactly_invariant(method):
     assert np.abs(logits[2] - logits[0]).max() > 1e-3 * scale
 
 
-def test_aps_shortcut_reuses_main_branch_phase():
-    model = ks.resnet18("aps", **SMALL)
-    shortcut = model.get_layer("stage2_block1_shortcut_aps")
-    main = model.get_layer("stage2_block1_conv1_aps")
+@pytest.mark.parametrize(
+    "method, main_name, shortcut_name",
+    [
+        ("aps", "stage2_block1_conv1_aps", "stage2_block1_shortcut_aps"),
+        ("group-aps", "stage3_block1_conv1", "stage3_block1_shortcut"),
+    ],
+)
+def test_aligned_shortcut_reuses_main_branch_phase(method, main_name, shortcut_name):
+    model = ks.resnet18(method, **SMALL)
+    shortcut = model.get_layer(shortcut_name)
+    main = model.get_layer(main_name)
     assert main.return_index and not shortcut.return_index
-    # The shortcut pool's second input is the main pool's chosen index.
+    # The shortcut's second input is the main site's chosen index.
     node = shortcut._inbound_nodes[0]
     assert any(t._keras_history.operation is main for t in node.arguments.keras_tensors)
 
@@ -140,3 +149,129 @@ def test_keras_save_and_load_identical_outputs(method, tmp_path):
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+# --- The ResNet family -------------------------------------------------------
+
+BOTTLENECK = {"num_classes": 10, "input_shape": (32, 32, 3), "width": 0.125}
+
+
+@pytest.mark.parametrize(
+    "builder, expected",
+    [
+        (ks.resnet34, 21_797_672),  # torchvision.models.resnet34()
+        (ks.resnet50, 25_557_032),
+        (ks.resnet101, 44_549_160),
+        # 567 layers: 24 s to build on the shared 2-core machine.
+        pytest.param(ks.resnet152, 60_192_808, marks=pytest.mark.slow),
+    ],
+)
+def test_stride_family_has_torchvision_parameter_counts(builder, expected):
+    model = builder("stride", input_shape=(32, 32, 3))
+    assert trainable_params(model) == expected
+    assert model.output_shape == (None, 1000)
+
+
+def test_bottleneck_layout_strides_the_3x3_conv():
+    model = ks.resnet50("stride", **BOTTLENECK)
+    strided = [layer.name for layer in model.layers if getattr(layer, "strides", (1, 1)) == (2, 2)]
+    sites = [f"stage{s}_block1_{part}" for s in (2, 3, 4) for part in ("conv2", "shortcut")]
+    assert sorted(strided) == sorted(["stem_conv", "stem_pool", *sites])
+    kernels = {name: model.get_layer(f"stage2_block1_{name}").kernel_size for name in ("conv1", "conv2", "conv3")}
+    assert kernels == {"conv1": (1, 1), "conv2": (3, 3), "conv3": (1, 1)}
+    # Stage 1 widens 8 -> 32 channels at stride 1: a plain projection, not a site.
+    assert model.get_layer("stage1_block1_shortcut").strides == (1, 1)
+    assert model.get_layer("stage4_block3_out").output.shape == (None, 1, 1, 256)
+    assert model.get_layer("stage1_block1_shortcut").kernel.shape == (1, 1, 8, 32)
+
+
+@pytest.mark.parametrize(
+    "method, layer_type", [("blur", BlurPool2D), ("conv3d-aps", PolyphaseDownsample)]
+)
+def test_every_bottleneck_site_uses_the_method(method, layer_type):
+    model = ks.resnet50(method, padding="circular", **BOTTLENECK)
+    assert sum(isinstance(layer, layer_type) for layer in model.layers) == 8
+    assert all(getattr(layer, "strides", (1, 1)) == (1, 1) for layer in model.layers if not isinstance(layer, BlurPool2D))
+    if method == "conv3d-aps":
+        modules = [layer for layer in model.layers if isinstance(layer, PolyphaseDownsample)]
+        assert {(m.mixing, m.align, m.padding) for m in modules} == {("conv3d", "max_norm", "circular")}
+        assert model.get_layer("stage3_block1_conv2").kernel_size == 3
+        assert model.get_layer("stage3_block1_shortcut").kernel_size == 1
+
+
+def test_include_top_and_pooling_follow_keras_applications():
+    features = ks.resnet18("aps", include_top=False, **SMALL)
+    assert features.output_shape == (None, 2, 2, 64)
+    assert "predictions" not in {layer.name for layer in features.layers}
+    x = np.random.rand(2, 64, 64, 3).astype("float32")
+    maps = np.asarray(features(x))
+    for pooling, reduce in [("avg", np.mean), ("max", np.max)]:
+        pooled = ks.resnet18("aps", include_top=False, pooling=pooling, **SMALL)
+        pooled.set_weights(features.get_weights())
+        np.testing.assert_allclose(np.asarray(pooled(x)), reduce(maps, axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    top = ks.resnet18("aps", classifier_activation="softmax", **SMALL)
+    top.set_weights(features.get_weights() + top.get_layer("predictions").get_weights())
+    kernel, bias = top.get_layer("predictions").get_weights()
+    logits = maps.mean(axis=(1, 2)) @ kernel + bias
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(top(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["aps", "group-aps", "conv3d-aps"])
+def test_resnet50_exact_circular_shift_invariance(method):
+    model = ks.resnet50(method, padding="circular", num_classes=10, input_shape=(64, 64, 3), width=0.125)
+    rng = np.random.default_rng(11)
+    shifts = [(0, 0), (1, 0), (0, 1), (1, 1), (2, 4), (5, -3)] + [tuple(rng.integers(-63, 64, 2)) for _ in range(4)]
+    x = rng.random((1, 64, 64, 3), dtype="float32")
+    logits = np.asarray(model(np.concatenate([np.roll(x, s, axis=(1, 2)) for s in shifts])))
+    scale = np.abs(logits).max()
+    assert scale > 0
+    np.testing.assert_allclose(logits, np.broadcast_to(logits[0], logits.shape), atol=1e-5 * scale)
+
+
+def test_resnet50_variable_input_size_matches_fixed_size_models():
+    kwargs = {"include_top": False, "pooling": "avg", "width": 0.125, "padding": "reflect"}
+    model = ks.resnet50("conv3d", input_shape=(None, None, 3), **kwargs)
+    for size in [(37, 50)]:  # odd, non-square; resnet18's test covers even sizes
+        fixed = ks.resnet50("conv3d", input_shape=(*size, 3), **kwargs)
+        fixed.set_weights(model.get_weights())
+        x = np.random.rand(2, *size, 3).astype("float32")
+        np.testing.assert_allclose(np.asarray(model(x)), np.asarray(fixed(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_bottleneck_keras_file_reloads_in_a_fresh_process(tmp_path):
+    model = ks.resnet50("group-aps", padding="circular", **BOTTLENECK)
+    rng = np.random.default_rng(3)
+    # Non-trivial BN statistics, so a lost or reordered weight would show.
+    model.set_weights([
+        rng.uniform(0.5, 1.5, w.shape).astype("float32") if "variance" in w.path
+        else w.numpy() + rng.normal(0, 0.1, w.shape).astype("float32")
+        for w in model.weights
+    ])
+    x = rng.random((3, 32, 32, 3), dtype="float32")
+    np.save(tmp_path / "x.npy", x)
+    model.save(tmp_path / "m.keras")
+    script = (
+        "import sys, numpy as np, keras, keras_shiftinv\n"
+        "d = sys.argv[1]\n"
+        "m = keras.saving.load_model(d + '/m.keras')\n"
+        "np.save(d + '/y.npy', np.asarray(m(np.load(d + '/x.npy'))))\n"
+        "print(m.name, len(m.layers))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == [model.name, str(len(model.layers))]
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.asarray(model(x)))
+
+
+@pytest.mark.parametrize(
+    "builder, kwargs, message",
+    [
+        (ks.resnet, {"depth": 20}, r"Expected one of \[18, 34, 50, 101, 152\]. Received: depth=20"),
+        (ks.resnet50, {"pooling": "sum", "include_top": False}, "Received: pooling='sum'"),
+        (ks.resnet101, {"downsample": "foo"}, "Received: downsample='foo'"),
+    ],
+)
+def test_family_bad_arguments(builder, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        builder(**kwargs)

@@ -2,9 +2,9 @@ import json
 
 from keras_shiftinv.cli import main
 from keras_shiftinv.models import DOWNSAMPLE_METHODS
-from keras_shiftinv.table1 import METRICS
-from keras_shiftinv.table1 import Table1Config
-from keras_shiftinv.table1 import run_table1
+from keras_shiftinv.experiments.table1 import METRICS
+from keras_shiftinv.experiments.table1 import Table1Config
+from keras_shiftinv.experiments.table1 import run_table1
 
 
 def test_table1_end_to_end_tiny(tmp_path):
@@ -55,12 +55,16 @@ def test_evaluate_cli_report_and_bad_input(tmp_path, capsys):
     big = ks.resnet18("stride", num_classes=10, input_shape=(48, 48, 3), width=0.125)
     big.save(tmp_path / "big.keras")
     assert main(["evaluate", str(tmp_path / "big.keras"), "--max-examples", "8"]) == 2
-    assert "Fashion-MNIST crops must be between 1 and 40" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the 48-pixel model cannot be cropped from 40-pixel images
+    assert "40" in err and "48" in err and len(err.strip().splitlines()) == 1
     assert main(["evaluate", models[0], "--max-shift", "40", "--max-examples", "8"]) == 2
     assert "--max-shift must be between 0 and the crop size 32" in capsys.readouterr().err
 
 
-def test_table1_same_seed_same_numbers(tmp_path):
+def test_table1_same_seed_same_numbers_and_reruns_skip_finished_pairs(tmp_path, capsys):
+    import subprocess
+    import sys
+
     config = Table1Config.from_preset(
         "quick", train_examples=128, eval_examples=64, stability_images=16, epochs=1, width=0.125,
         batch_size=64, variants=("group",),
@@ -69,3 +73,22 @@ def test_table1_same_seed_same_numbers(tmp_path):
     second = run_table1(str(tmp_path / "b"), config, verbose=0)["variants"]["group"]
     for metric in METRICS:
         assert first[metric]["values"] == second[metric]["values"], metric
+    pair = tmp_path / "a" / "models" / "group" / "seed0"
+    stamps = {p: p.stat().st_mtime_ns for p in pair.rglob("*") if p.is_file()}
+    # A rerun (as after a kill once the pair was scored) reuses the stored scores, trains nothing.
+    again = run_table1(str(tmp_path / "a"), config, verbose=1)["variants"]["group"]
+    assert "group seed 0: done before" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in pair.rglob("*") if p.is_file()} == stamps
+    # Killed after training, before scoring: the finished model is scored, not retrained.
+    (pair / "scores.json").unlink()
+    rescored = run_table1(str(tmp_path / "a"), config, verbose=1)["variants"]["group"]
+    assert "already finished" in capsys.readouterr().out
+    for metric in METRICS + ("params",):
+        assert first[metric] == again[metric] == rescored[metric], metric
+    # A table1 model loads in a fresh process after only `import keras_shiftinv`.
+    code = ("import sys, keras, keras_shiftinv; m = keras.saving.load_model(sys.argv[1]); "
+            "print(m.count_params())")
+    loaded = subprocess.run([sys.executable, "-c", code, str(pair / "final.keras")], capture_output=True,
+                            text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert int(loaded.stdout.split()[-1]) == first["params"]

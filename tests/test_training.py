@@ -11,6 +11,7 @@ import keras
 import pytest
 
 from keras_shiftinv.cli import main
+from keras_shiftinv.saving import read_metadata
 
 QUICK = ["--dataset", "fashion_mnist", "--width", "0.125", "--max-train-examples", "256",
          "--max-eval-examples", "128", "--batch-size", "32", "--verbose", "2"]
@@ -22,50 +23,172 @@ def shiftinv(args, env=None, **kwargs):
                           env=env, **kwargs)
 
 
+LOADER = """
+import hashlib, json, sys, zipfile
+import keras_shiftinv, keras, numpy as np
+out = {}
+for path in sys.argv[1:]:
+    model = keras.saving.load_model(path)
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(np.asarray(w)).tobytes() for w in model.weights))
+    meta = json.loads(zipfile.ZipFile(path).read("keras_shiftinv.json"))
+    out[path] = {"digest": digest.hexdigest(), "classes": len(meta["class_names"]), "epoch": meta["epoch"]}
+print(json.dumps(out))
+"""
+
+
+def load_in_fresh_process(paths):
+    """Loads `.keras` files in a new Python after only `import keras_shiftinv`: {path: facts}."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", LOADER, *map(str, paths)], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def snapshot(directory):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 @pytest.mark.parametrize("model", ["stride", "group"])
-def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path):
+def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys):
     d = tmp_path / model
-    assert main(["train", "--model", model, "--epochs", "1", "--model-dir", str(d), *QUICK]) == 0
-    for name in ["config.json", "best.keras", "last.keras", "final.keras", "training_log.csv"]:
+    args = ["train", "--model", model, "--epochs", "1", "--model-dir", str(d), *QUICK]
+    assert main(args) == 0
+    for name in ["config.json", "best.keras", "last.keras", "final.keras", "training_log.csv",
+                 "checkpoints/epoch-0001.keras"]:
         assert (d / name).exists(), name
+    assert not (d / ".lock").exists()
     assert any((d / "logs").rglob("*tfevents*"))
     config = json.loads((d / "config.json").read_text())
     assert config["model"] == model and config["peak_learning_rate"] == pytest.approx(0.5 * 32 / 128)
-    assert config["steps_per_epoch"] == 8
+    assert config["steps_per_epoch"] == 8 and config["class_names"][0] == "T-shirt/top"
     rows = list(csv.DictReader(open(d / "training_log.csv")))
     assert len(rows) == 1 and "val_accuracy" in rows[0]
+    metadata = read_metadata(d / "final.keras")
+    assert metadata["class_names"] == config["class_names"] and len(metadata["class_names"]) == 10
+    assert (metadata["dataset"], metadata["image_size"], metadata["method"]) == ("fashion_mnist", 32, model)
     loaded = keras.saving.load_model(d / "final.keras")
     loaded.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     from keras_shiftinv.data import fashion_mnist
 
     _, acc = loaded.evaluate(fashion_mnist("test", batch_size=64, max_examples=128), verbose=0)
     assert acc == pytest.approx(float(rows[0]["val_accuracy"]), abs=1e-6)
+    if model == "group":
+        return
+    # Finding 1: everything written loads in a fresh process after only `import keras_shiftinv`.
+    files = [d / n for n in ("best.keras", "last.keras", "final.keras", "checkpoints/epoch-0001.keras")]
+    assert {v["classes"] for v in load_in_fresh_process(files).values()} == {10}
+    # Finding 4: a finished dir is left alone; other settings are a one-line error.
+    before = snapshot(d)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert snapshot(d) == before
+    for other in (["--seed", "1"], ["--model", "group"]):
+        assert main([*args, *other]) == 2
+        err = capsys.readouterr().err
+        assert "holds a run with other settings" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert snapshot(d) == before
 
 
-def test_killed_training_resumes_where_it_stopped(tmp_path):
-    d = tmp_path / "run"
-    args = ["train", "--model", "stride", "--epochs", "4", "--model-dir", str(d), *QUICK,
-            "--max-train-examples", "1024"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "keras_shiftinv", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+KILL_QUICK = [*QUICK, "--max-eval-examples", "64", "--deterministic"]
+
+
+def _tmp_files(d):
+    return [n for sub in (d, d / "checkpoints") if sub.is_dir() for n in os.listdir(sub) if ".tmp-" in n]
+
+
+def _epochs_logged(d):
     log = d / "training_log.csv"
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if log.exists() and len(log.read_text().strip().splitlines()) >= 3:  # header + 2 epochs
+    return len(log.read_text().strip().splitlines()) - 1 if log.exists() else 0
+
+
+def _run_and_kill(args, d, mode, rng, out):
+    """Starts a training; kills it during a checkpoint save, during best/last, just after an epoch's
+    CSV row, or at a random moment (3-40 s after the start)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with open(out, "w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "keras_shiftinv", *args], env=env, stdout=f,
+                                stderr=subprocess.STDOUT)
+    deadline = time.time() + (rng.uniform(3, 40) if mode == "random" else 400)
+    logged = _epochs_logged(d)
+    while proc.poll() is None and time.time() < deadline:
+        if mode == "save" and _tmp_files(d):
             break
-        time.sleep(0.2)
-    assert proc.poll() is None, "training ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = len(log.read_text().strip().splitlines()) - 1
-    assert 2 <= done < 4
-    second = shiftinv(args, timeout=300)
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert f"Epoch {done + 1}/4" in second.stdout and "Epoch 1/4" not in second.stdout
-    epochs = [int(r["epoch"]) for r in csv.DictReader(open(log))]
-    assert epochs == list(range(4))
-    assert keras.saving.load_model(d / "final.keras").output_shape == (None, 10)
+        if mode == "derived" and any(n.startswith((".best.", ".last.")) for n in _tmp_files(d)):
+            break  # after the checkpoint commit, before best/last/CSV are brought up to date
+        if mode == "epoch-end" and _epochs_logged(d) > logged:
+            break
+        time.sleep(0.002)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return "killed"
+    return proc.returncode
+
+
+def _newest_checkpoint(d):
+    names = os.listdir(d / "checkpoints") if (d / "checkpoints").is_dir() else []
+    return max([int(n[6:10]) for n in names if n.startswith("epoch-") and n.endswith(".keras")], default=0)
+
+
+def kill_until_finished(tmp_path, epochs, modes, seed=0):
+    """Trains with a SIGKILL per entry of `modes`, reruns until finished; checks the finished dir.
+
+    Returns `(kills, runs)`.
+    """
+    import random
+
+    rng = random.Random(seed)
+    d = tmp_path / "killed"
+    args = ["train", "--model", "stride", "--epochs", str(epochs), "--model-dir", str(d), *KILL_QUICK]
+    # The uninterrupted run, in this process (same code, same seed; saves a Python start-up).
+    assert main(["train", "--model", "stride", "--epochs", str(epochs), "--model-dir", str(tmp_path / "reference"),
+                 *KILL_QUICK]) == 0
+    kills = runs = 0
+    for mode in modes:
+        if (d / "final.keras").exists():
+            break
+        committed = _newest_checkpoint(d)
+        outcome = _run_and_kill(args, d, mode, rng, tmp_path / f"run{runs}.txt")
+        text = (tmp_path / f"run{runs}.txt").read_text()
+        runs += 1
+        assert "Traceback" not in text and "shiftinv train: error" not in text, text[-2000:]
+        if committed and "Epoch " in text:  # it got going: it resumed after the newest checkpoint
+            assert f"Resuming {d} after epoch {committed}/{epochs}" in text, text[-2000:]
+        assert outcome in ("killed", 0), text[-2000:]
+        kills += outcome == "killed"
+    while not (d / "final.keras").exists() and runs < len(modes) + 3:
+        final = shiftinv(args, timeout=600)
+        runs += 1
+        assert final.returncode == 0, final.stderr[-2000:]
+    # Each epoch exactly once; the same losses as the uninterrupted run.
+    rows = list(csv.DictReader(open(d / "training_log.csv")))
+    ref_rows = list(csv.DictReader(open(tmp_path / "reference" / "training_log.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(epochs))
+    assert [r["loss"] for r in rows] == [r["loss"] for r in ref_rows]
+    assert not _tmp_files(d) and not (d / ".lock").exists()
+    best = 1 + max(range(epochs), key=lambda i: (float(rows[i]["val_accuracy"]), -i))
+    assert read_metadata(d / "best.keras")["epoch"] == best
+    files = [d / "final.keras", d / "best.keras", d / "last.keras", tmp_path / "reference" / "final.keras",
+             *sorted((d / "checkpoints").iterdir())]
+    loaded = load_in_fresh_process(files)
+    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(tmp_path / "reference" / "final.keras")]["digest"]
+    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"]
+    return kills, runs
+
+
+def test_training_killed_twice_resumes_to_the_same_weights(tmp_path):
+    kills, runs = kill_until_finished(tmp_path, 2, ["save", "derived"])
+    assert kills == 2
+
+
+@pytest.mark.slow
+def test_training_killed_ten_times_resumes_to_the_same_weights(tmp_path):
+    modes = ["save", "random", "derived", "random", "epoch-end", "save", "random", "derived", "random", "save"]
+    kills, runs = kill_until_finished(tmp_path, 6, modes, seed=7)
+    print(f"kill test: {kills} kills, {runs} runs, all .keras loaded in a fresh process")
+    assert kills >= 8
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
@@ -108,9 +231,18 @@ def test_two_worker_processes_train_together(tmp_path):
     digests = [next(line for line in out.splitlines() if "final weights sha256" in line) for out, _ in outs]
     assert digests[0] == digests[1]
     assert "Epoch 2/2" in outs[0][0] and "Epoch 2/2" in outs[1][0]
-    assert (tmp_path / "mw" / "final.keras").exists()
     config = json.loads((tmp_path / "mw" / "config.json").read_text())
     assert config["replicas"] == 2 and config["strategy"] == "MultiWorkerMirroredStrategy"
+    # The same run directory as model.fit writes (no validation: best follows training accuracy).
+    d = tmp_path / "mw"
+    rows = list(csv.DictReader(open(d / "training_log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1] and {"loss", "accuracy"} <= set(rows[0])
+    assert any((d / "logs").rglob("*tfevents*")) and not (d / ".lock").exists()
+    files = [d / n for n in ("final.keras", "best.keras", "last.keras", "checkpoints/epoch-0002.keras")]
+    loaded = load_in_fresh_process(files)
+    assert {v["classes"] for v in loaded.values()} == {10}
+    digest = digests[0].split()[-1]
+    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"] == digest
 
 
 @pytest.mark.parametrize(
@@ -120,19 +252,59 @@ def test_two_worker_processes_train_together(tmp_path):
         (["--dataset", "cifar"], "invalid choice: 'cifar'"),
         (["--epochs", "0"], "expected a positive integer, got 0"),
         (["--batch-size", "-4"], "expected a positive integer, got -4"),
-        (["--dataset", "folder"], "--dataset folder needs --data-dir"),
-        (["--dataset", "folder", "--data-dir", "/no/such/dir"], "--data-dir /no/such/dir does not exist"),
+        (["--learning-rate", "nan"], "`learning_rate` must be a positive finite number. Received: learning_rate=nan"),
+        (["--learning-rate=-inf"], "Received: learning_rate=-inf"),
+        (["--width", "inf"], "`width` must be a positive finite number. Received: width=inf"),
+        (["--width", "nan"], "Received: width=nan"),
+        (["--momentum", "1"], "`momentum` must be a number in [0, 1). Received: momentum=1.0"),
+        (["--weight-decay=-1e-4"], "`weight_decay` must be a finite number >= 0. Received: weight_decay=-0.0001"),
+        (["--seed", "-1"], "`seed` must be an integer >= 0. Received: seed=-1"),
+        ([*QUICK, "--batch-size", "512"], "--batch-size 512 is larger than the 256 training examples"),
+        (["--dataset", "folder"], "dataset 'folder' needs"),
+        (["--dataset", "folder", "--data-dir", "/no/such/dir"], "/no/such/dir"),
         (["--dataset", "imagenet2012", "--data-dir", "/tmp", "--manual-dir", "/tmp/none"],
          "ILSVRC2012_img_train.tar"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        code = main(["train", "--model-dir", str(tmp_path), *args])
+        code = main(["train", "--model-dir", str(tmp_path / "run"), *args])
         raise SystemExit(code)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_train_and_val_folders_with_other_classes_stop_before_training(tmp_path, capsys):
+    from PIL import Image
+
+    for split, classes in (("train", ("cat", "dog")), ("val", ("cat", "fox"))):
+        for name in classes:
+            (tmp_path / "data" / split / name).mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (40, 40), (60 * i, 90, 30)).save(tmp_path / "data" / split / name / f"{i}.png")
+    code = main(["train", "--dataset", "folder", "--data-dir", str(tmp_path / "data"), "--image-size", "32",
+                 "--batch-size", "2", "--model-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "differ" in err and "classes" in err and "['dog']" in err and "['fox']" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_dir_in_use_is_a_one_line_error(tmp_path, capsys):
+    holder = subprocess.Popen(["sleep", "60"])  # a live process on this host owns the lock
+    try:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+        code = main(["train", "--model-dir", str(tmp_path / "run"), *QUICK])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"is in use by another training (pid {holder.pid} on {socket.gethostname()}" in err
+    assert os.listdir(tmp_path / "run") == [".lock"]
 
 
 def test_export_cli_and_errors(tmp_path):

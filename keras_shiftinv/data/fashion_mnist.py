@@ -1,7 +1,8 @@
-"""Fashion-MNIST from the Debian package `dataset-fashion-mnist` (DESIGN.md §6)."""
+"""Fashion-MNIST from the Debian package `dataset-fashion-mnist` (docs/design.md, "Data")."""
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -15,23 +16,43 @@ FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-NUM_CLASSES = 10
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+NUM_CLASSES = len(CLASS_NAMES)
 PADDED_SIZE = 40  # 28 zero-padded by 6 on each side
 MEAN, STD = 0.2860, 0.3530  # of the training images, in 0..1
+REINSTALL = "reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --data-dir with intact IDX files"
+
+
+def split_name(split):
+    """The package's split names ("train", "validation") -> Fashion-MNIST's ("train", "test")."""
+    return {"validation": "test"}.get(split, split)
+
+
+def _damaged(path, error):
+    return DataError(f"{path} is damaged ({type(error).__name__}: {error}); {REINSTALL}")
 
 
 def read_idx(path):
-    """Reads an IDX file (optionally gzipped) into a numpy array."""
+    """Reads an IDX file (optionally gzipped) into a numpy array.
+
+    A truncated or damaged file is a one-line `DataError` naming it.
+    """
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise _damaged(path, e) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}")
+        raise DataError(
+            f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}; {REINSTALL}"
+        )
     return array.reshape(shape)
 
 
@@ -42,7 +63,13 @@ def load_arrays(split, data_dir=None):
     directory = data_dir or DEBIAN_DIR
     paths = [os.path.join(directory, name) for name in FILES[split]]
     if all(os.path.exists(p) for p in paths):
-        return read_idx(paths[0]), read_idx(paths[1]).astype("int64")
+        images, labels = read_idx(paths[0]), read_idx(paths[1]).astype("int64")
+        if len(images) != len(labels) or images.shape[1:] != (28, 28) or labels.ndim != 1:
+            raise DataError(
+                f"{directory} holds {images.shape} images and {labels.shape} labels for {split!r}; "
+                f"expected (N, 28, 28) and (N,); {REINSTALL}"
+            )
+        return images, labels
     return _load_from_tfds(split, data_dir, directory)
 
 
@@ -119,6 +146,12 @@ def fashion_mnist_num_examples(split, data_dir=None):
     directory = data_dir or DEBIAN_DIR
     path = os.path.join(directory, FILES[split][1])
     if os.path.exists(path):
-        with gzip.open(path, "rb") as f:
-            return int.from_bytes(f.read(8)[4:8], "big")
+        try:
+            with gzip.open(path, "rb") as f:
+                header = f.read(8)
+        except (OSError, EOFError, zlib.error) as e:
+            raise _damaged(path, e) from None
+        if len(header) < 8:
+            raise DataError(f"{path} is truncated; {REINSTALL}")
+        return int.from_bytes(header[4:8], "big")
     return len(load_arrays(split, data_dir)[1])

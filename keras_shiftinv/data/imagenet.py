@@ -1,4 +1,4 @@
-"""ImageNet (ILSVRC 2012) through the tfds `imagenet2012` builder (DESIGN.md §4, §6)."""
+"""ImageNet (ILSVRC 2012) through the tfds `imagenet2012` builder (docs/design.md, "Data")."""
 
 import os
 

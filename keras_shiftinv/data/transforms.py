@@ -1,4 +1,4 @@
-"""Image transforms shared by the input pipelines (DESIGN.md §4)."""
+"""Image transforms shared by the input pipelines (docs/design.md, "Training recipe", "Data")."""
 
 import tensorflow as tf
 
@@ -59,7 +59,16 @@ def decode_center_crop(encoded, image_size, crop=True):
     With `crop=False` the crop is `resize_size_for(image_size)` square: the
     uncropped images that the consistency metrics crop themselves.
     """
-    image = _decode(encoded)
+    return center_crop(_decode(encoded), image_size, crop)
+
+
+def center_crop(image, image_size, crop=True):
+    """The evaluation resize and center crop of a decoded `(H, W, 3)` image.
+
+    The part of `decode_center_crop` after decoding; the exported serving
+    signatures (`keras_shiftinv.export`) apply it to client images. Returns
+    float32 in the 0..255 range.
+    """
     resize = resize_size_for(image_size)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = resize / tf.reduce_min(shape)

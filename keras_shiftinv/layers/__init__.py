@@ -5,12 +5,14 @@ from keras_shiftinv.layers.blur_pool_2d import BlurPool2D
 from keras_shiftinv.layers.blur_pool_2d import binomial_filter
 from keras_shiftinv.layers.polyphase_downsample import PolyphaseDownsample
 from keras_shiftinv.layers.polyphase_downsample import polyphase_split
+from keras_shiftinv.layers.polyphase_upsample_2d import PolyphaseUpsample2D
 from keras_shiftinv.layers.spatial_padding_2d import SpatialPadding2D
 
 __all__ = [
     "AdaptivePolyphasePool2D",
     "BlurPool2D",
     "PolyphaseDownsample",
+    "PolyphaseUpsample2D",
     "SpatialPadding2D",
     "binomial_filter",
     "polyphase_split",

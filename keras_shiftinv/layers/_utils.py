@@ -1,5 +1,6 @@
 """Argument checks and padding helpers shared by the layers (not public API)."""
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -28,6 +29,17 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_odd_kernel_size(value):
+    """A positive odd kernel size, so that 'same' padding is symmetric."""
+    value = check_positive_int("kernel_size", value)
+    if value % 2 == 0:
+        raise ValueError(
+            "Argument `kernel_size` must be odd, so that 'same' padding is "
+            f"symmetric. Received: kernel_size={value}"
+        )
+    return value
+
+
 def check_image_shape(layer_name, input_shape):
     """Checks a channels-last 4D shape with a known channel count."""
     if len(input_shape) != 4:
@@ -41,6 +53,25 @@ def check_image_shape(layer_name, input_shape):
             f"Received: input_shape={tuple(input_shape)}"
         )
     return int(input_shape[-1])
+
+
+def halved_output_shape(layer_name, input_shape, channels, return_index):
+    """Output shape of a stride-2 layer, `(B, ceil(H/2), ceil(W/2), channels)`.
+
+    With `return_index` the layer also returns its phase index, shape `(B,)`.
+    """
+    check_image_shape(layer_name, input_shape)
+    b, h, w, _ = input_shape
+    half = lambda n: None if n is None else (n + 1) // 2  # noqa: E731
+    shape = (b, half(h), half(w), channels)
+    return (shape, (b,)) if return_index else shape
+
+
+def output_spec_with_index(shape, dtype, return_index):
+    """KerasTensor(s) for `halved_output_shape`'s shape(s); the phase index is int32."""
+    if return_index:
+        return keras.KerasTensor(shape[0], dtype=dtype), keras.KerasTensor(shape[1], dtype="int32")
+    return keras.KerasTensor(shape, dtype=dtype)
 
 
 def _pad_indices(size, before, after, mode):
@@ -107,3 +138,30 @@ def select_phase(stack, phase_index):
     """Picks phase `phase_index[b]` of each image: (B, h, w, 4, C) -> (B, h, w, C)."""
     one_hot = ops.one_hot(phase_index, 4, dtype=stack.dtype)  # (B, 4)
     return ops.einsum("bp,bhwpc->bhwc", one_hot, stack)
+
+
+def first_max_index(values):
+    """Index of the first maximum along the last axis, as int32.
+
+    Equals `ops.argmax(values, axis=-1)` for values without NaN, but built only
+    from max / compare / where / min, which every converter handles (the TF
+    backend's float `argmax` goes through `bitcast`, which neither the LiteRT
+    nor the ONNX converter supports).
+    """
+    n = values.shape[-1]
+    is_max = values >= ops.max(values, axis=-1, keepdims=True)
+    positions = ops.arange(n, dtype="int32")
+    return ops.min(ops.where(is_max, positions, n), axis=-1)
+
+
+def roll_axis(x, shift, axis):
+    """`ops.roll(x, shift, axis=axis)` for a static int `0 < |shift| < size`.
+
+    Built from two slices and a concatenation, which convert to LiteRT and
+    ONNX (`Roll` does not convert to LiteRT).
+    """
+    if shift == 0:
+        return x
+    first, second = [slice(None)] * len(x.shape), [slice(None)] * len(x.shape)
+    first[axis], second[axis] = slice(-shift, None), slice(None, -shift)
+    return ops.concatenate([x[tuple(first)], x[tuple(second)]], axis=axis)

@@ -4,6 +4,9 @@ from keras import ops
 from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
+from keras_shiftinv.layers._utils import halved_output_shape
+from keras_shiftinv.layers._utils import output_spec_with_index
+from keras_shiftinv.layers._utils import first_max_index
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_norms
 from keras_shiftinv.layers._utils import phase_stack
@@ -34,8 +37,17 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
         **kwargs: base layer arguments.
 
     Example:
+    >>> x = np.zeros((1, 4, 4, 1)); x[0, 0, 1, 0] = 5.0  # the largest phase is (0, 1)
     >>> pooled, index = AdaptivePolyphasePool2D(return_index=True)(x)
-    >>> shortcut = AdaptivePolyphasePool2D()(y, phase_index=index)
+    >>> ops.convert_to_numpy(index)
+    array([1], dtype=int32)
+    >>> ops.convert_to_numpy(pooled)[0, :, :, 0]
+    array([[5., 0.],
+           [0., 0.]], dtype=float32)
+    >>> y = np.arange(16.0).reshape(1, 4, 4, 1)  # another map, subsampled on x's phase: y[:, 0::2, 1::2]
+    >>> ops.convert_to_numpy(AdaptivePolyphasePool2D()(y, phase_index=index))[0, :, :, 0]
+    array([[ 1.,  3.],
+           [ 9., 11.]], dtype=float32)
     """
 
     def __init__(self, criterion="l2", padding="zeros", return_index=False, **kwargs):
@@ -51,7 +63,7 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
         stack = phase_stack(pad_to_even(inputs, self.padding))  # (B, h, w, 4, C)
         if phase_index is None:
             norms = phase_norms(stack, self.criterion)  # (B, 4)
-            phase_index = ops.argmax(norms, axis=-1)
+            phase_index = first_max_index(norms)  # argmax that converts
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
         outputs = select_phase(stack, phase_index)
         if self.return_index:
@@ -59,20 +71,12 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
-        check_image_shape(self.__class__.__name__, input_shape)
-        b, h, w, c = input_shape
-        half = lambda n: None if n is None else (n + 1) // 2  # noqa: E731
-        shape = (b, half(h), half(w), c)
-        return (shape, (b,)) if self.return_index else shape
+        channels = input_shape[-1] if len(input_shape) == 4 else None
+        return halved_output_shape(self.__class__.__name__, input_shape, channels, self.return_index)
 
     def compute_output_spec(self, inputs, phase_index=None):
         shape = self.compute_output_shape(inputs.shape)
-        if self.return_index:
-            return (
-                keras.KerasTensor(shape[0], dtype=self.compute_dtype),
-                keras.KerasTensor(shape[1], dtype="int32"),
-            )
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+        return output_spec_with_index(shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()

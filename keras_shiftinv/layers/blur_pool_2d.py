@@ -38,7 +38,7 @@ class BlurPool2D(keras.layers.Layer):
         **kwargs: base layer arguments.
 
     Example:
-    >>> BlurPool2D(filt_size=3)(np.ones((1, 5, 6, 2))).shape
+    >>> tuple(BlurPool2D(filt_size=3)(np.ones((1, 5, 6, 2))).shape)
     (1, 3, 3, 2)
     """
 

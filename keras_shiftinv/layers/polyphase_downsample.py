@@ -6,11 +6,16 @@ from keras import ops
 from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
+from keras_shiftinv.layers._utils import check_odd_kernel_size
+from keras_shiftinv.layers._utils import halved_output_shape
+from keras_shiftinv.layers._utils import output_spec_with_index
 from keras_shiftinv.layers._utils import check_positive_int
+from keras_shiftinv.layers._utils import first_max_index
 from keras_shiftinv.layers._utils import pad_spatial
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_norms
 from keras_shiftinv.layers._utils import phase_stack
+from keras_shiftinv.layers._utils import roll_axis
 from keras_shiftinv.layers._utils import select_phase
 
 MIXINGS = ("group", "conv3d")
@@ -36,8 +41,8 @@ def polyphase_split(x, padding="zeros"):
 
     Example:
     >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
-    >>> polyphase_split(x)[0, 0, 0]  # x[0,0], x[0,1], x[1,0], x[1,1]
-    [0., 1., 4., 5.]
+    >>> ops.convert_to_numpy(polyphase_split(x)[0, 0, 0])  # x[0,0], x[0,1], x[1,0], x[1,1]
+    array([0., 1., 4., 5.])
     """
     check_choice("padding", padding, PADDING_MODES)
     x = pad_to_even(ops.convert_to_tensor(x), padding)
@@ -80,6 +85,14 @@ class PolyphaseDownsample(keras.layers.Layer):
     learned mixing is *not* shift-invariant: the gains are measured, not
     guaranteed.
 
+    Phase passing (the residual shortcut of an aligned block must use its main
+    path's phase): with `return_index=True` the layer returns
+    `(outputs, phase_index)`, `phase_index` int32 of shape `(B,)` holding the
+    phase `p = 2*dy + dx` that was rolled to the front. Calling
+    `layer(x, phase_index=index)` rolls by the given phases instead of
+    choosing them (whatever `align` is); `index` may come from another
+    `PolyphaseDownsample` or from an `AdaptivePolyphasePool2D`.
+
     Args:
         filters: int, number of output channels.
         mixing: `"group"` or `"conv3d"`.
@@ -88,6 +101,8 @@ class PolyphaseDownsample(keras.layers.Layer):
         padding: `"zeros"`, `"reflect"` or `"circular"`: used both for the odd-size
             pad before the split and for the mixing's "same" padding.
         align: `None` or `"max_norm"`.
+        return_index: bool; if True (needs `align="max_norm"`) the layer
+            returns `(outputs, phase_index)`.
         use_bias: bool, whether the mixing and merge convolutions have biases.
         kernel_initializer: initializer of both kernels.
         bias_initializer: initializer of both biases.
@@ -95,8 +110,17 @@ class PolyphaseDownsample(keras.layers.Layer):
 
     Example:
     >>> layer = PolyphaseDownsample(64, mixing="conv3d")
-    >>> layer(np.zeros((2, 33, 20, 16))).shape
+    >>> tuple(layer(np.zeros((2, 33, 20, 16))).shape)
     (2, 17, 10, 64)
+    >>> x = np.zeros((1, 4, 4, 1), "float32")
+    >>> x[0, 1, 0, 0] = 1.0  # only phase (dy, dx) = (1, 0) is non-zero
+    >>> aligned = PolyphaseDownsample(2, align="max_norm", return_index=True)
+    >>> y, index = aligned(x)
+    >>> ops.convert_to_numpy(index)
+    array([2], dtype=int32)
+    >>> shortcut = PolyphaseDownsample(2, kernel_size=1, align="max_norm")
+    >>> tuple(shortcut(x, phase_index=index).shape)
+    (1, 2, 2, 2)
     """
 
     def __init__(
@@ -106,6 +130,7 @@ class PolyphaseDownsample(keras.layers.Layer):
         kernel_size=3,
         padding="zeros",
         align=None,
+        return_index=False,
         use_bias=False,
         kernel_initializer="he_normal",
         bias_initializer="zeros",
@@ -114,14 +139,15 @@ class PolyphaseDownsample(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
         self.mixing = check_choice("mixing", mixing, MIXINGS)
-        self.kernel_size = check_positive_int("kernel_size", kernel_size)
-        if self.kernel_size % 2 == 0:
-            raise ValueError(
-                "Argument `kernel_size` must be odd, so that 'same' padding is "
-                f"symmetric. Received: kernel_size={kernel_size}"
-            )
+        self.kernel_size = check_odd_kernel_size(kernel_size)
         self.padding = check_choice("padding", padding, PADDING_MODES)
         self.align = check_choice("align", align, ALIGNS)
+        self.return_index = bool(return_index)
+        if self.return_index and self.align is None:
+            raise ValueError(
+                "Argument `return_index=True` needs `align='max_norm'` (without "
+                f"alignment no phase is chosen). Received: align={align!r}"
+            )
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -158,18 +184,20 @@ class PolyphaseDownsample(keras.layers.Layer):
                 initializer=self.bias_initializer,
             )
 
-    def call(self, inputs):
+    def call(self, inputs, phase_index=None):
         x = pad_to_even(inputs, self.padding)
-        if self.align == "max_norm":
-            x = align_max_norm(x)
+        if self.align == "max_norm" or phase_index is not None:
+            x, phase_index = align_max_norm(x, phase_index)
         x = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), phase-major channel p*C + c
         b, h, w, _ = ops.shape(x)
         pixels = b * h * w
         if isinstance(pixels, int):
-            return self._fused(x) if self._fusing_pays(pixels) else self._unfused(x)
-        return ops.cond(
-            self._fusing_pays(pixels), lambda: self._fused(x), lambda: self._unfused(x)
-        )
+            y = self._fused(x) if self._fusing_pays(pixels) else self._unfused(x)
+        else:
+            y = ops.cond(
+                self._fusing_pays(pixels), lambda: self._fused(x), lambda: self._unfused(x)
+            )
+        return (y, phase_index) if self.return_index else y
 
     def _fusing_pays(self, pixels):
         """Whether one folded kernel is cheaper for `pixels` output pixels.
@@ -286,11 +314,12 @@ class PolyphaseDownsample(keras.layers.Layer):
             bias = bias + ops.cast(self.merge_bias, dtype)
         return kernel, bias
 
-    def compute_output_shape(self, input_shape):
-        check_image_shape(self.__class__.__name__, input_shape)
-        b, h, w, _ = input_shape
-        half = lambda n: None if n is None else (n + 1) // 2  # noqa: E731
-        return (b, half(h), half(w), self.filters)
+    def compute_output_shape(self, input_shape, phase_index_shape=None):
+        return halved_output_shape(self.__class__.__name__, input_shape, self.filters, self.return_index)
+
+    def compute_output_spec(self, inputs, phase_index=None):
+        shape = self.compute_output_shape(inputs.shape)
+        return output_spec_with_index(shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()
@@ -301,6 +330,7 @@ class PolyphaseDownsample(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "padding": self.padding,
                 "align": self.align,
+                "return_index": self.return_index,
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
@@ -318,14 +348,19 @@ def merge_flat(merge):
     return ops.reshape(merge, (-1, merge.shape[-1]))
 
 
-def align_max_norm(x):
+def align_max_norm(x, phase_index=None):
     """Rolls each image by the (dy, dx) of its highest-L2-norm phase.
 
-    `x` must have even height and width. Returns `x` rolled circularly by
-    `(-dy, -dx)`, so the chosen phase becomes phase 0.
+    `x` must have even height and width. With `phase_index` (shape `(B,)`,
+    values `p = 2*dy + dx`) given, rolls by those phases instead of choosing.
+
+    Returns:
+        `(rolled, phase_index)`: `x` rolled circularly by `(-dy, -dx)`, so the
+        chosen phase becomes phase 0, and the int32 phases of shape `(B,)`.
     """
-    index = ops.argmax(phase_norms(phase_stack(x)), axis=-1)  # (B,), first max
-    index = ops.stop_gradient(index)
-    rolled = [ops.roll(ops.roll(x, -dy, axis=1), -dx, axis=2) for dy, dx in PHASE_OFFSETS]
+    if phase_index is None:
+        phase_index = first_max_index(phase_norms(phase_stack(x)))  # (B,), first max
+    phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+    rolled = [roll_axis(roll_axis(x, -dy, 1), -dx, 2) for dy, dx in PHASE_OFFSETS]
     candidates = ops.stack(rolled, axis=3)  # (B, H, W, 4, C)
-    return select_phase(candidates, index)
+    return select_phase(candidates, phase_index), phase_index

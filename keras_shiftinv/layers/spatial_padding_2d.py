@@ -36,7 +36,7 @@ class SpatialPadding2D(keras.layers.Layer):
         **kwargs: base layer arguments.
 
     Example:
-    >>> SpatialPadding2D(1, mode="circular")(np.ones((1, 4, 4, 3))).shape
+    >>> tuple(SpatialPadding2D(1, mode="circular")(np.ones((1, 4, 4, 3))).shape)
     (1, 6, 6, 3)
     """
 

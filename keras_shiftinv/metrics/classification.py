@@ -1,4 +1,4 @@
-"""Shift-invariance and accuracy metrics (DESIGN.md §5).
+"""Shift-invariance and accuracy metrics (docs/design.md, "Metrics").
 
 Every function takes a Keras model (images -> logits, or probabilities with
 `from_logits=False`) and a dataset of `(images, labels)` batches of
@@ -9,6 +9,8 @@ Python floats; randomness comes from `seed` alone.
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from keras_shiftinv.metrics.worst_case import worst_case_accuracy
 
 IMAGENET_PROTOCOL = {"crop_size": 224, "max_shift": 32, "positions": 64, "passes": 5}
 FASHION_MNIST_PROTOCOL = {"crop_size": 32, "max_shift": 4, "positions": 16, "passes": 5}
@@ -180,12 +182,17 @@ def top_k_accuracy(model, dataset, crop_size=224, k=(1, 5), from_logits=True, pr
 
 
 def evaluate_all(model, dataset, protocol, seed=0, stability_images=None, from_logits=True, progress=True):
-    """Every metric of a protocol (`IMAGENET_PROTOCOL`, `FASHION_MNIST_PROTOCOL`)."""
+    """Every metric of a protocol (`IMAGENET_PROTOCOL`, `FASHION_MNIST_PROTOCOL`).
+
+    The stability curves and the worst-case accuracy (every crop offset) use
+    the first `stability_images` images; the other metrics all of them.
+    """
     s = protocol["crop_size"]
     label = (lambda name: name) if progress else (lambda name: None)
     acc = top_k_accuracy(model, dataset, s, from_logits=from_logits, progress=label("accuracy"))
     stab = stability_curves(model, dataset, s, protocol["positions"], stability_images, from_logits,
                             progress=label("stability"))
+    worst = worst_case_accuracy(model, dataset, s, max_images=stability_images, progress=label("worst case"))
     return {
         "consistency": consistency(model, dataset, s, protocol["passes"], seed, from_logits, label("consistency")),
         "circular_consistency": circular_consistency(
@@ -196,5 +203,8 @@ def evaluate_all(model, dataset, protocol, seed=0, stability_images=None, from_l
         "stability_range": stab["mean_range"],
         "top1": acc[1],
         "top5": acc[5],
+        "worst_case_accuracy": worst["worst_case_accuracy"],
+        "flip_rate": worst["flip_rate"],
+        "worst_case_center_top1": worst["center_top1"],
         "_stability": stab,
     }

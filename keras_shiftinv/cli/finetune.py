@@ -1,0 +1,34 @@
+"""`shiftinv finetune`: convert a trained strided ResNet-18 to each method and fine-tune it."""
+
+import os
+
+from keras_shiftinv.methods import METHODS
+
+
+def add_parser(sub):
+    p = sub.add_parser("finetune", help="convert a stride ResNet-18 to each method, fine-tune, compare")
+    p.add_argument("--out", default="results/finetune", help="folder for results.json/.md and the runs")
+    p.add_argument("--base", help="a trained stride model (.keras); default: train one into OUT/base")
+    p.add_argument("--methods", nargs="+", choices=[m for m in METHODS if m != "stride"])
+    p.add_argument("--train-examples", type=int, default=6000)
+    p.add_argument("--eval-examples", type=int, default=1000)
+    p.add_argument("--base-epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs (also the from-scratch budget)")
+    p.add_argument("--finetune-learning-rate", type=float, default=0.05)
+    p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from keras_shiftinv.experiments.finetune import FinetuneConfig
+    from keras_shiftinv.experiments.finetune import run_finetune
+
+    config = FinetuneConfig(
+        base=args.base, train_examples=args.train_examples, eval_examples=args.eval_examples,
+        base_epochs=args.base_epochs, epochs=args.epochs,
+        finetune_learning_rate=args.finetune_learning_rate, data_dir=args.data_dir,
+    )
+    if args.methods:
+        config.methods = tuple(args.methods)
+    run_finetune(args.out, config)
+    print(f"results: {os.path.join(args.out, 'results.md')}")

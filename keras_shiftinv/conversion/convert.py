@@ -1,0 +1,385 @@
+"""`convert`: rewrite every downsampling site of a functional Keras model."""
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import tree
+
+from keras_shiftinv import methods
+from keras_shiftinv.conversion import fit
+from keras_shiftinv.conversion import graph
+from keras_shiftinv.conversion.report import ConversionReport
+from keras_shiftinv.conversion.report import SiteRecord
+from keras_shiftinv.layers import PolyphaseDownsample
+from keras_shiftinv.layers import SpatialPadding2D
+
+PADDINGS = (None, "circular")
+SAME_PADDED = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+)
+
+
+def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
+    """Replaces every downsampling site of a functional model by one method.
+
+    A site is a layer that halves the map: a strided `Conv2D` (any kernel;
+    `"same"`, or `"valid"` after an explicit zero padding) or
+    `DepthwiseConv2D`, or a stride-2 `MaxPooling2D` / `AveragePooling2D`
+    (pool size 1 included), at any depth of nested functional or Sequential
+    models. Each is rewritten by the rule of `keras_shiftinv.methods` for
+    `downsample` (the same rules the model builders use). Every layer not
+    replaced keeps its name and weights. `"blur"` and `"aps"` keep the
+    strided conv's kernel at stride 1; `"group"` / `"conv3d"` modules start
+    from a least-squares fit of `PolyphaseDownsample.fused_kernel` to the
+    strided op written as one convolution over the phase-major `4*C`
+    channels on the half grid (kernel: the smallest that holds every tap),
+    and the report gives each site's relative fit error. With `"-aps"`
+    methods, sites whose outputs meet at one merge node (a residual `Add`)
+    share the phase chosen on the longer (main) branch.
+
+    `convert(model, "blur", filt_size=1)` computes the original function
+    (a blur of size 1 is plain subsampling). `padding="circular"` also
+    turns every pad of the model circular (`ZeroPadding2D`, `"same"` convs
+    and pools, `ops.pad` nodes); with it, `"aps"`, `"group-aps"` and
+    `"conv3d-aps"` models are exactly invariant to circular shifts of inputs
+    whose sides are multiples of the total stride (docs/design.md,
+    'Converting models').
+
+    Args:
+        model: a functional or built Sequential `keras.Model`.
+        downsample: one of `keras_shiftinv.methods.METHODS`.
+        padding: None (keep the model's paddings) or `"circular"`.
+        filt_size: the blur's size (`"blur"` only); 1 is plain subsampling.
+        strict: if True (default), a site that cannot be converted (stride
+            4, a subclassed layer that downsamples inside, an output size the
+            module cannot give) raises; if False it is kept as it is and
+            listed as refused in the report.
+
+    Returns:
+        `(new_model, report)`: a functional `keras.Model` and a
+        `ConversionReport` (print it for a table of the sites).
+
+    Example:
+    >>> inputs = keras.Input((32, 32, 3))
+    >>> x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="down")(inputs)
+    >>> model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    >>> new_model, report = convert(model, "blur", filt_size=1)
+    >>> [layer.__class__.__name__ for layer in new_model.layers[1:]]
+    ['SpatialPadding2D', 'Conv2D', 'BlurPool2D', 'GlobalAveragePooling2D']
+    >>> x = np.random.default_rng(0).normal(size=(2, 32, 32, 3))
+    >>> bool(np.allclose(new_model(x), model(x), atol=1e-6))
+    True
+    >>> report.counts()
+    {'found': 1, 'replaced': 1, 'kept': 0, 'refused': 0}
+    """
+    rule = methods.get(downsample)
+    if padding not in PADDINGS:
+        raise ValueError(
+            "Argument `padding` must be None (keep the model's paddings) or "
+            f"'circular'. Received: padding={padding!r}"
+        )
+    if graph.graph_of(model) is None:
+        raise TypeError(
+            "convert() needs a functional or built Sequential keras.Model: a "
+            "subclassed model has no graph to rewrite. "
+            f"Received: model={type(model).__name__}"
+        )
+    converter = _Converter(rule, padding == "circular", filt_size)
+    new_model = converter.convert_model(model, prefix="")
+    report = ConversionReport(
+        model.name, rule.name, padding, converter.records, converter.paddings, converter.notes
+    )
+    if not report.sites:
+        raise ValueError(
+            "convert() found no downsampling site (a strided Conv2D or DepthwiseConv2D, "
+            f"or a stride-2 MaxPooling2D / AveragePooling2D). Received: model={model.name!r}"
+        )
+    if strict and report.refused:
+        reasons = "; ".join(f"'{site.path}': {site.reason}" for site in report.refused)
+        raise ValueError(
+            f"convert() cannot convert {len(report.refused)} site(s): {reasons}. "
+            "Pass strict=False to keep them as they are. "
+            f"Received: model={model.name!r}, downsample={rule.name!r}"
+        )
+    return new_model, report
+
+
+class _Converter:
+    """Rewrites one graph (and, recursively, the graphs nested in it)."""
+
+    def __init__(self, rule, circular, filt_size):
+        self.rule = rule
+        self.circular = circular
+        self.filt_size = filt_size
+        self.records = []
+        self.paddings = 0
+        self.notes = []
+        self.clones = {}  # id(original op) -> its copy (shared layers stay shared)
+
+    def convert_model(self, model, prefix):
+        network = graph.graph_of(model)
+        nodes = graph.ordered_nodes(network)
+        readers = graph.consumers(nodes)
+        sites = self._find_sites(nodes, readers, prefix)
+        graph.pair_sites(nodes, sites)
+        absorbed = {
+            id(s.pad_node)
+            for s in sites.values()
+            if s.pad_node is not None and not s.refusal and self.rule.name != "stride"
+        }
+        values = {}
+        inputs = tree.map_structure(
+            lambda t: self._input_like(t, values), network._inputs_struct
+        )
+        phases = {}
+        pending = [node for node in nodes if id(node) not in absorbed]
+        while pending:
+            waiting = []
+            for node in pending:
+                site = sites.get(id(node))
+                if site is not None and not site.refusal and self.rule.name != "stride":
+                    if not self._rewrite_site(site, values, phases):
+                        waiting.append(node)
+                elif all(id(t) in values for t in node.input_tensors):
+                    self._copy_node(node, values, prefix)
+                else:
+                    waiting.append(node)
+            if len(waiting) == len(pending):
+                raise ValueError(  # should not happen: a cycle or a missing tensor
+                    "convert() could not order the graph. "
+                    f"Received: nodes={[n.operation.name for n in waiting]}"
+                )
+            pending = waiting
+        outputs = tree.map_structure(lambda t: values[id(t)], network._outputs_struct)
+        self._record(sites.values())
+        return keras.Model(inputs, outputs, name=model.name)
+
+    # --- the graph ---------------------------------------------------------
+
+    def _input_like(self, tensor, values):
+        name = tensor._keras_history.operation.name
+        new = keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, name=name)
+        values[id(tensor)] = new
+        return new
+
+    def _find_sites(self, nodes, readers, prefix):
+        sites = {}
+        for node in nodes:
+            op = node.operation
+            if not isinstance(op, keras.layers.Layer) or graph.graph_of(op) is not None:
+                continue
+            path = prefix + op.name
+            if max(graph.strides_of(op)) > 1 and graph.kernel_of(op)[0] is not None:
+                site = graph.describe_site(node, path, readers)
+                if not site.refusal:
+                    self._settle_pads(site, node)
+                sites[id(node)] = site
+            elif graph.hidden_sites(op):
+                site = graph.Site(node, op, path, type(op).__name__, (0, 0), 0)
+                site.refusal = (
+                    "a subclassed layer that downsamples inside "
+                    f"({', '.join(graph.hidden_sites(op))}); convert cannot see into it"
+                )
+                sites[id(node)] = site
+            elif self.circular and _pads_inside(op):
+                self.notes.append(
+                    f"'{path}' ({type(op).__name__}) pads inside; its padding is left as it is"
+                )
+        return sites
+
+    def _settle_pads(self, site, node):
+        """Keeps an explicit pad only where the rewrite must see through it."""
+        module = self.rule.mixing is not None
+        if site.pad_node is not None and not (module or self.circular):
+            # blur / aps keep the model's own pad and run the layer "valid".
+            site.pad_node, site.pads = None, ((0, 0), (0, 0))
+            site.input_tensor = node.input_tensors[0]
+        if module and self.rule.name != "stride":
+            _, h, w, _ = site.input_tensor.shape
+            out = node.outputs[0].shape[1:3]
+            half = tuple(None if n is None else (n + 1) // 2 for n in (h, w))
+            if None not in out and None not in half and tuple(out) != half:
+                site.refusal = (
+                    f"its output is {tuple(out)}; the module gives ceil(H/2) x ceil(W/2) = {half}"
+                )
+
+    def _copy_node(self, node, values, prefix):
+        """Calls a copy of the node's op (with weights) on the new tensors."""
+        op = node.operation
+        args, kwargs = node.arguments.fill_in(values)
+        if graph.graph_of(op) is not None:
+            key = id(op)
+            if key not in self.clones:
+                self.clones[key] = self.convert_model(op, prefix=f"{prefix}{op.name}/")
+            outputs = self.clones[key](*args, **kwargs)
+        elif self.circular and graph.explicit_pads(node) is not None:
+            pads = graph.explicit_pads(node)
+            self.paddings += 1
+            outputs = SpatialPadding2D(pads, mode="circular", name=op.name)(args[0])
+        elif isinstance(op, keras.layers.Layer):
+            outputs = self._copy_layer(op, args, kwargs)
+        else:
+            outputs = op(*args, **kwargs)  # a stateless op-node
+        for old, new in zip(node.outputs, tree.flatten(outputs)):
+            values[id(old)] = new
+
+    def _copy_layer(self, layer, args, kwargs):
+        key = id(layer)
+        config = layer.get_config()
+        same = (
+            self.circular
+            and isinstance(layer, SAME_PADDED)
+            and config.get("padding") == "same"
+        )
+        if same:
+            config["padding"] = "valid"
+        if key not in self.clones:
+            self.clones[key] = type(layer).from_config(config)
+        copy = self.clones[key]
+        if same:
+            kernel = graph.kernel_of(layer)
+            rate = tuple(getattr(layer, "dilation_rate", None) or (1, 1))
+            reach = [(k - 1) * d for k, d in zip(kernel, rate)]
+            pads = tuple(((r // 2, r - r // 2)) for r in reach)
+            if any(any(pair) for pair in pads):
+                self.paddings += 1
+                args = (SpatialPadding2D(pads, mode="circular")(args[0]),) + tuple(args[1:])
+        outputs = copy(*args, **kwargs)
+        if not getattr(copy, "_shiftinv_weights_copied", False):
+            copy.set_weights(layer.get_weights())
+            copy._shiftinv_weights_copied = True
+        return outputs
+
+    # --- the sites ---------------------------------------------------------
+
+    def _rewrite_site(self, site, values, phases):
+        """Builds the rule's replacement; False while an input is missing."""
+        if id(site.input_tensor) not in values:
+            return False
+        phase = None
+        if site.chooser is not None:
+            if id(site.chooser) not in phases:
+                return False
+            phase = phases[id(site.chooser)]
+        layer, kind = site.layer, site.kind
+        (top, _), (left, _) = site.pads
+        kh, kw = site.kernel
+        pads = None
+        if site.pad_node is not None:
+            pads = ((top, kh - 1 - top), (left, kw - 1 - left)) if self.circular else site.pads
+        elif self.circular and layer.padding == "valid":
+            # A "valid" site at stride 1 would lose k - 1 rows: pad them circularly.
+            pads = ((0, kh - 1), (0, kw - 1))
+        mode = "circular" if self.circular else site.pad_mode
+        options = {"padding": mode, "name": layer.name, "filt_size": self.filt_size}
+        rule = self.rule
+        if kind in ("conv", "depthwise"):
+            shortcut = site.chooser is not None and site.kernel == (1, 1)
+            if rule.mixing is not None and not shortcut:
+                size = fit.half_grid_target(np.zeros((kh, kw, 1, 1)), top, left)[1]
+                rule = dataclasses.replace(rule, module_kernel_size=size)
+            if shortcut:
+                replacement = rule.shortcut(layer, padding=mode, name=layer.name, filt_size=self.filt_size)
+            else:
+                replacement = rule.strided_conv(layer, pads=pads, **options)
+        else:
+            replacement = rule.strided_pool(layer, pads=pads, **options)
+        y, index = replacement(values[id(site.input_tensor)], phase_index=phase)
+        phases[id(site)] = index
+        values[id(site.node.outputs[0])] = y
+        site.replacement = replacement.layers
+        site.fit_error, site.note = self._transfer(site, replacement.layers)
+        return True
+
+    def _transfer(self, site, layers):
+        """Weights of the replacement's main layer: copied, or fitted."""
+        main = next((layer for layer in layers if layer.name == site.layer.name), None)
+        if isinstance(main, PolyphaseDownsample):
+            return fit_module(main, site)
+        if main is not None and main.weights:
+            main.set_weights(site.layer.get_weights())
+        return None, ""
+
+    def _record(self, sites):
+        for site in sites:
+            replaced = site.replacement
+            status = "refused" if site.refusal else "kept" if replaced is None else "replaced"
+            phase = ""
+            if replaced is not None and self.rule.chooses_phase:
+                phase = f"reuses {site.chooser.path}" if site.chooser else "chooses"
+            self.records.append(SiteRecord(
+                path=site.path,
+                layer=type(site.layer).__name__,
+                kernel=tuple(site.kernel),
+                stride=site.stride,
+                status=status,
+                replacement=", ".join(type(l).__name__ for l in replaced or []),
+                fit_error=site.fit_error,
+                phase=phase,
+                reason=site.refusal or site.note,
+            ))
+
+
+def _pads_inside(layer):
+    return any(
+        getattr(inner, "padding", None) == "same" and max(graph.kernel_of(inner)) > 1
+        for inner in layer._flatten_layers(include_self=False, recursive=True)
+        if isinstance(inner, SAME_PADDED)
+    )
+
+
+def site_target(site, channels):
+    """The site's op as `(kernel (kh, kw, C, D), per_channel, bias, note)`.
+
+    `per_channel` kernels map channel `c` to outputs `c*D .. c*D+D-1` only
+    (depthwise convs and pools). A max-pool is not linear: a pool of size 1
+    is subsampling (exact); larger ones start as the window's average.
+    """
+    layer = site.layer
+    if site.kind == "conv":
+        bias = layer.bias.numpy() if layer.use_bias else None
+        return layer.kernel.numpy(), False, bias, ""
+    if site.kind == "depthwise":
+        bias = layer.bias.numpy() if layer.use_bias else None
+        return layer.kernel.numpy(), True, bias, ""
+    kh, kw = site.kernel
+    if site.kind == "max_pool" and kh * kw > 1:
+        # A 2x2 average on the strided pool's grid (the four phases at a=0).
+        (top, _), (left, _) = site.pads
+        kernel = np.zeros((kh, kw, channels, 1))
+        kernel[top : top + 2, left : left + 2] = 0.25
+        return kernel, True, None, "max-pool is not linear: the module starts as a 2x2 average"
+    return np.full((kh, kw, channels, 1), 1.0 / (kh * kw)), True, None, ""
+
+
+def fit_module(module, site):
+    """Fits a built `PolyphaseDownsample` to the site's op; returns (error, note)."""
+    channels = module._channels
+    kernel, per_channel, bias, note = site_target(site, channels)
+    (top, _), (left, _) = site.pads
+    target, _ = fit.half_grid_target(np.asarray(kernel, "float64"), top, left)
+    size = module.kernel_size
+    kept = fit.crop_target(target, size)
+    lost = np.linalg.norm(target) ** 2 - np.linalg.norm(kept) ** 2
+    if per_channel:
+        mixing, merge, error = fit.fit_depthwise(kept, module.mixing, module.mixing_kernel.numpy())
+    elif module.mixing == "group":
+        mixing, merge, error = fit.fit_group(kept, module.mixing_kernel.numpy())
+    else:
+        mixing, merge, error = fit.fit_conv3d(kept)
+    total = np.linalg.norm(target)
+    if total > 0:
+        error = float(np.sqrt((error * np.linalg.norm(kept)) ** 2 + max(lost, 0.0)) / total)
+    if note:
+        error = None  # a fit to a stand-in, not to the op
+    module.mixing_kernel.assign(mixing.astype(module.mixing_kernel.dtype))
+    module.merge_kernel.assign(merge.astype(module.merge_kernel.dtype))
+    if module.use_bias:
+        module.mixing_bias.assign(np.zeros(module.mixing_bias.shape, module.mixing_bias.dtype))
+        module.merge_bias.assign(np.zeros(module.merge_bias.shape) if bias is None else bias)
+    return error, note

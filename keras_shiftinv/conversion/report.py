@@ -1,0 +1,106 @@
+"""What `convert` did, site by site."""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class SiteRecord:
+    """One downsampling site of the original model.
+
+    Args:
+        path: the layer's name, prefixed by its nested models (`"outer/inner"`).
+        layer: the original layer's class name.
+        kernel: `(kh, kw)` kernel or pool size.
+        stride: its stride.
+        status: `"replaced"`, `"kept"` (method `"stride"`) or `"refused"`.
+        replacement: the layers that replace it, by class, in order.
+        fit_error: relative Frobenius error of the fitted module's folded
+            kernel against the original op written as a half-grid convolution
+            (module methods); 0 means exact; None where nothing is fitted.
+        phase: `"chooses"`, `"reuses <path>"` or `""` (phase-choosing methods).
+        reason: why a site was refused, or a note on its fit.
+    """
+
+    path: str
+    layer: str
+    kernel: tuple
+    stride: int
+    status: str
+    replacement: str = ""
+    fit_error: float = None
+    phase: str = ""
+    reason: str = ""
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    """The report `convert` returns next to the new model; `print()` it.
+
+    Args:
+        model: the original model's name.
+        downsample: the method.
+        padding: `None` or `"circular"`.
+        sites: one `SiteRecord` per site found.
+        paddings_made_circular: how many pads were turned circular.
+        notes: anything else the user should know (one line each).
+
+    Example:
+    >>> report = ConversionReport("m", "blur", None, [SiteRecord("conv", "Conv2D", (3, 3), 2, "replaced", "Conv2D, BlurPool2D")])
+    >>> report.counts()
+    {'found': 1, 'replaced': 1, 'kept': 0, 'refused': 0}
+    """
+
+    model: str
+    downsample: str
+    padding: str
+    sites: list
+    paddings_made_circular: int = 0
+    notes: list = dataclasses.field(default_factory=list)
+
+    def counts(self):
+        statuses = [site.status for site in self.sites]
+        return {
+            "found": len(statuses),
+            **{status: statuses.count(status) for status in ("replaced", "kept", "refused")},
+        }
+
+    @property
+    def refused(self):
+        return [site for site in self.sites if site.status == "refused"]
+
+    @property
+    def max_fit_error(self):
+        """The largest per-site fit error (None if no site was fitted)."""
+        errors = [site.fit_error for site in self.sites if site.fit_error is not None]
+        return max(errors) if errors else None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def __str__(self):
+        counts = self.counts()
+        lines = [
+            f"convert({self.model!r}, {self.downsample!r}, padding={self.padding!r}): "
+            f"{counts['found']} sites found, {counts['replaced']} replaced, "
+            f"{counts['kept']} kept, {counts['refused']} refused; "
+            f"{self.paddings_made_circular} paddings made circular",
+        ]
+        header = ("site", "layer", "kernel", "stride", "status", "replacement", "fit error", "phase / reason")
+        rows = [
+            (
+                site.path,
+                site.layer,
+                "x".join(str(k) for k in site.kernel),
+                str(site.stride),
+                site.status,
+                site.replacement,
+                "-" if site.fit_error is None else f"{site.fit_error:.2e}",
+                "; ".join(part for part in (site.phase, site.reason) if part),
+            )
+            for site in self.sites
+        ]
+        widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
+        for row in [header] + rows:
+            lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        lines.extend(f"note: {note}" for note in self.notes)
+        return "\n".join(lines)

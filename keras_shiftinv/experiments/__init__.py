@@ -1,0 +1,1 @@
+"""Experiments built on the package: the small-scale Table 1 and friends."""

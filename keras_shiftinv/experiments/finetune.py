@@ -1,0 +1,159 @@
+"""Converting a trained strided ResNet-18 and fine-tuning it (issue 8, item 6).
+
+A `stride` ResNet-18 trained on Fashion-MNIST (circular padding) is converted
+by `keras_shiftinv.convert` to each method, scored right after conversion,
+fine-tuned briefly with the training recipe (SGD, one-cycle), scored again,
+and compared with the same ResNet-18 trained from scratch with the same
+budget. Everything lands in `<out>/`: `results.json`, `results.md`, the
+base run in `base/`, each method's runs in `<method>/`.
+"""
+
+import dataclasses
+import os
+
+import keras
+
+from keras_shiftinv import data
+from keras_shiftinv import metrics
+from keras_shiftinv import report
+from keras_shiftinv.conversion import convert
+from keras_shiftinv.errors import UsageError
+from keras_shiftinv.methods import METHODS
+from keras_shiftinv.saving import atomic_write_text
+from keras_shiftinv.saving import load_model
+from keras_shiftinv.saving import read_metadata
+from keras_shiftinv.saving import save_model
+from keras_shiftinv.training import TrainConfig
+from keras_shiftinv.training import train
+from keras_shiftinv.training.fit import loss_fn
+from keras_shiftinv.training.recipe import one_cycle
+from keras_shiftinv.training.recipe import train_dataset
+
+STAGES = ("before", "converted", "finetuned", "scratch")
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Settings of `run_finetune`.
+
+    Args:
+        base: path of a trained `stride` model (`.keras`); None trains one
+            for `base_epochs` into `<out>/base/`.
+        methods: the methods to convert to.
+        train_examples: training images (first N of the train split).
+        eval_examples: test images scored.
+        base_epochs: epochs of the base model (when `base` is None).
+        epochs: fine-tuning epochs, also the from-scratch budget.
+        learning_rate: peak one-cycle rate of the base and scratch runs.
+        finetune_learning_rate: peak one-cycle rate of the fine-tuning.
+        batch_size, width, seed, data_dir: as in `shiftinv train`.
+    """
+
+    base: str = None
+    methods: tuple = tuple(m for m in METHODS if m != "stride")
+    train_examples: int = 6000
+    eval_examples: int = 1000
+    base_epochs: int = 3
+    epochs: int = 1
+    learning_rate: float = 0.5
+    finetune_learning_rate: float = 0.05
+    batch_size: int = 128
+    width: float = 0.25
+    seed: int = 0
+    data_dir: str = None
+
+
+def recipe_config(config, model, model_dir, epochs, learning_rate):
+    return TrainConfig(
+        model=model, dataset="fashion_mnist", data_dir=config.data_dir, model_dir=model_dir,
+        epochs=epochs, batch_size=config.batch_size, learning_rate=learning_rate, width=config.width,
+        padding="circular", max_train_examples=config.train_examples,
+        max_eval_examples=config.eval_examples, validation=False, seed=config.seed, verbose=2,
+    ).validate()
+
+
+def score(model, eval_ds):
+    """Top-1 and the two consistencies, Fashion-MNIST protocol (docs/design.md, 'Metrics')."""
+    p = metrics.FASHION_MNIST_PROTOCOL
+    s = p["crop_size"]
+    return {
+        "top1": metrics.top_k_accuracy(model, eval_ds, s, k=(1,))[1],
+        "consistency": metrics.consistency(model, eval_ds, s, p["passes"], seed=0),
+        "circular_consistency": metrics.circular_consistency(model, eval_ds, s, p["max_shift"], 1, seed=0),
+    }
+
+
+def finetune(model, config, out_path, metadata):
+    """Fine-tunes a converted model with the recipe for `config.epochs`; saves it."""
+    recipe = recipe_config(config, "stride", os.path.dirname(out_path), config.epochs,
+                           config.finetune_learning_rate)
+    steps = config.train_examples // config.batch_size
+    optimizer = keras.optimizers.SGD(
+        one_cycle(recipe.peak_learning_rate, config.epochs * steps),
+        momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+    )
+    model.compile(optimizer=optimizer, loss=loss_fn())
+    for epoch in range(config.epochs):
+        model.fit(train_dataset(recipe, epoch, config.batch_size, steps), epochs=1, verbose=2)
+    save_model(model, out_path, metadata)
+    return model
+
+
+def base_model(out_dir, config):
+    if config.base is not None:
+        method = read_metadata(config.base).get("method")
+        if method not in (None, "stride"):
+            raise UsageError(f"--base must be a `stride` model; {config.base} was trained with {method!r}")
+        return load_model(config.base, compile=False), config.base
+    recipe = recipe_config(config, "stride", os.path.join(out_dir, "base"), config.base_epochs,
+                           config.learning_rate)
+    result = train(recipe)
+    return load_model(result["final_model"], compile=False), result["final_model"]
+
+
+def run_finetune(out_dir, config):
+    """Runs the experiment; writes `results.json` and `results.md`; returns the results."""
+    os.makedirs(out_dir, exist_ok=True)
+    eval_ds, _ = data.load("fashion_mnist", "validation", batch_size=250, crop=False,
+                           max_examples=config.eval_examples, data_dir=config.data_dir)
+    eval_ds = eval_ds.cache()
+    base, base_path = base_model(out_dir, config)
+    before = score(base, eval_ds)
+    print(f"stride base: {before}", flush=True)
+    rows = {}
+    for method in config.methods:
+        method_dir = os.path.join(out_dir, method)
+        os.makedirs(method_dir, exist_ok=True)
+        converted, conversion = convert(base, method, padding="circular")
+        row = {"before": before, "converted": score(converted, eval_ds),
+               "max_fit_error": conversion.max_fit_error, "conversion": str(conversion)}
+        metadata = {**read_metadata(base_path), "method": method, "config": dataclasses.asdict(config)}
+        tuned = finetune(converted, config, os.path.join(method_dir, "finetuned.keras"), metadata)
+        row["finetuned"] = score(tuned, eval_ds)
+        scratch = train(recipe_config(config, method, os.path.join(method_dir, "scratch"), config.epochs,
+                                      config.learning_rate))
+        row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds)
+        rows[method] = row
+        print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in STAGES), flush=True)
+        results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows}
+        report.write_json(results, os.path.join(out_dir, "results.json"))  # after each method
+        atomic_write_text(os.path.join(out_dir, "results.md"), markdown(results))
+    return results
+
+
+def markdown(results):
+    """The results as one table: top-1 / consistency / circular consistency per stage."""
+    head = "| Method | " + " | ".join(f"{s}: top-1 / cons. / circ. cons. %" for s in STAGES) + " |"
+    lines = [head, "|---|" + "---:|" * len(STAGES)]
+    for method, row in results["methods"].items():
+        cells = [
+            f"{row[s]['top1']:.2f} / {row[s]['consistency']:.2f} / {row[s]['circular_consistency']:.2f}"
+            for s in STAGES
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    c = results["config"]
+    return (
+        f"Fashion-MNIST, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
+        f"images, {c['eval_examples']} test images; base: {c['base_epochs']} epochs (or `--base`); "
+        f"fine-tuning and from-scratch: {c['epochs']} epoch(s).\n\n" + "\n".join(lines) + "\n"
+    )

@@ -1,0 +1,209 @@
+"""Shift-equivariant segmentation: a U-Net per downsampling method on Fashion-MNIST scenes."""
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_shiftinv import metrics
+from keras_shiftinv import report
+from keras_shiftinv.data import SCENE_CLASS_NAMES
+from keras_shiftinv.data import fashion_mnist_scenes
+from keras_shiftinv.experiments.table1 import summarize
+from keras_shiftinv.methods import METHODS
+from keras_shiftinv.models import unet
+from keras_shiftinv.saving import atomic_write
+from keras_shiftinv.saving import atomic_write_text
+from keras_shiftinv.saving import save_model
+from keras_shiftinv.training.throughput_meter import ThroughputMeter
+
+IMAGE_SIZE = 64
+SCORES = ("miou", "pixel_accuracy", "circular_massc", "crop_massc", "equivariance_error")
+COLUMNS = [
+    ("miou", "mIoU %", "{:.2f}"),
+    ("pixel_accuracy", "Pixel acc. %", "{:.2f}"),
+    ("circular_massc", "Circ. mASSC %", "{:.2f}"),
+    ("crop_massc", "Crop mASSC %", "{:.2f}"),
+    ("equivariance_error", "Equiv. error", "{:.2e}"),
+    ("train_images_per_second", "Train img/s", "{:.0f}"),
+    ("params", "Params", "{:.0f}"),
+]
+
+# Named presets are data.
+PRESETS = {
+    # About 17 CPU-minutes in all (measured per image and per model on this
+    # project's machine), so at most 15 minutes on 2 idle cores.
+    "quick": {
+        "train_scenes": 1_500,
+        "test_scenes": 200,
+        "epochs": 2,
+        "batch_size": 32,
+        "depth": 3,
+        "width": 0.125,
+        "learning_rate": 3e-3,
+        "seeds": (0,),
+    },
+    # About 4.5 CPU-hours (an estimate from the same measurements).
+    "full": {
+        "train_scenes": 4_000,
+        "test_scenes": 1_000,
+        "epochs": 6,
+        "batch_size": 32,
+        "depth": 3,
+        "width": 0.125,
+        "learning_rate": 3e-3,
+        "seeds": (0, 1, 2),
+    },
+}
+
+
+@dataclasses.dataclass
+class SegmentConfig:
+    """Settings of `run_segment` (see `PRESETS`); shifts follow LPS's protocol."""
+
+    preset: str = "quick"
+    train_scenes: int = 1_500
+    test_scenes: int = 200
+    epochs: int = 2
+    batch_size: int = 32
+    depth: int = 3
+    width: float = 0.125
+    learning_rate: float = 3e-3
+    seeds: tuple = (0,)
+    methods: tuple = METHODS
+    padding: str = "circular"
+    max_shift: int = 8
+    num_shifts: int = 5
+    picture_shifts: int = 4
+    data_dir: str = None
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset. Expected one of {list(PRESETS)}. Received: preset={preset!r}")
+        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+
+
+def train_unet(method, images, masks, config, seed):
+    """A U-Net for `method`, trained with Adam on per-pixel cross-entropy.
+
+    Returns:
+        `(model, train_images_per_second)`.
+    """
+    keras.utils.set_random_seed(seed)
+    model = unet(method, len(SCENE_CLASS_NAMES), images.shape[1:], depth=config.depth,
+                 width=config.width, padding=config.padding)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,  # XLA compiles slowly on CPU and gains nothing at this size
+    )
+    meter = ThroughputMeter(config.batch_size)
+    model.fit(images, masks, batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
+              callbacks=[meter], verbose=0)
+    return model, meter.images_per_second
+
+
+def markdown_table(rows):
+    """rows: {method: {column: {"mean", "std", "values"}}}."""
+    lines = ["| Method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(report.cell(row[c[0]], c[2]) for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_shifted_masks(image, mask, predictions, path):
+    """One scene shifted by 0..k pixels (rows: input, truth, each method's masks).
+
+    `predictions[method]` is `(k + 1, H, W)` labels for the scene rolled right
+    by 0..k pixels. Each mask's title counts the pixels whose label differs
+    from the unshifted prediction rolled by the same amount.
+    """
+    import matplotlib.colors
+    import matplotlib.pyplot as plt
+
+    shifts = len(next(iter(predictions.values())))
+    rows = [("input", None), ("truth", None)] + list(predictions.items())
+    fig, axes = plt.subplots(len(rows), shifts, figsize=(1.5 * shifts + 1.2, 1.55 * len(rows)), squeeze=False)
+    cmap = matplotlib.colors.ListedColormap(["black"] + [plt.get_cmap("tab10")(i) for i in range(10)])
+    for r, (name, labels) in enumerate(rows):
+        for s in range(shifts):
+            ax = axes[r, s]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if name == "input":
+                ax.imshow(np.roll(image[..., 0], s, axis=1), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(f"shift {s} px", fontsize=8)
+            else:
+                shown = np.roll(mask, s, axis=1) if labels is None else labels[s]
+                ax.imshow(shown, cmap=cmap, vmin=-0.5, vmax=len(SCENE_CLASS_NAMES) - 0.5, interpolation="nearest")
+                if labels is not None:
+                    changed = int(np.sum(labels[s] != np.roll(labels[0], s, axis=1)))
+                    ax.set_title(f"{changed} px changed", fontsize=7)
+            if s == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    plt.close(fig)
+
+
+def run_segment(out_dir, config, verbose=1):
+    """Trains and evaluates a U-Net per method and seed; writes the results.
+
+    Writes `results.json`, `results.md`, `shifted_masks.png` and
+    `models/<method>/seed<k>.keras` into `out_dir`.
+
+    Returns:
+        The results dict (the content of `results.json`).
+    """
+    tf.config.experimental.enable_op_determinism()  # same seed, same numbers
+    run_started = time.perf_counter()
+    os.makedirs(out_dir, exist_ok=True)
+    train_x, train_y = fashion_mnist_scenes("train", config.train_scenes, image_size=IMAGE_SIZE,
+                                            data_dir=config.data_dir)
+    test_x, test_y = fashion_mnist_scenes("validation", config.test_scenes, image_size=IMAGE_SIZE,
+                                          data_dir=config.data_dir)
+    test_set = [(test_x[i : i + 100], test_y[i : i + 100]) for i in range(0, len(test_x), 100)]
+    scene = test_x[0]
+    shifted_scene = np.stack([np.roll(scene, s, axis=1) for s in range(config.picture_shifts + 1)])
+    rows, pictures = {}, {}
+    for method in config.methods:
+        per_seed = {key: [] for key in SCORES + ("train_images_per_second", "train_seconds")}
+        for seed in config.seeds:
+            started = time.perf_counter()
+            model, rate = train_unet(method, train_x, train_y, config, seed)
+            per_seed["train_seconds"].append(time.perf_counter() - started)
+            per_seed["train_images_per_second"].append(rate)
+            scores = metrics.evaluate_segmentation(  # the same shifts for every model
+                model, test_set, len(SCENE_CLASS_NAMES), config.max_shift, config.num_shifts, seed=0
+            )
+            for key in SCORES:
+                per_seed[key].append(scores[key])
+            if seed == config.seeds[0]:
+                pictures[method] = np.asarray(model.predict_on_batch(shifted_scene)).argmax(-1)
+            metadata = {"class_names": list(SCENE_CLASS_NAMES), "dataset": "fashion_mnist_scenes",
+                        "image_size": IMAGE_SIZE, "method": method, "task": "segmentation",
+                        "config": dataclasses.asdict(config)}
+            os.makedirs(os.path.join(out_dir, "models", method), exist_ok=True)
+            save_model(model, os.path.join(out_dir, "models", method, f"seed{seed}.keras"), metadata)
+            if verbose:
+                print(f"{method} seed {seed}: " + ", ".join(f"{k}={scores[k]:.4g}" for k in SCORES)
+                      + f", {per_seed['train_seconds'][-1]:.0f}s", flush=True)
+        rows[method] = {key: summarize(values) for key, values in per_seed.items()}
+        rows[method]["params"] = {"mean": int(model.count_params())}
+    results = {"preset": config.preset, "config": dataclasses.asdict(config), "image_size": IMAGE_SIZE,
+               "class_names": list(SCENE_CLASS_NAMES), "shifts": scores["shifts"],
+               "wall_seconds": time.perf_counter() - run_started, "methods": rows}
+    atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2))
+    table = markdown_table(rows)
+    header = (f"Fashion-MNIST scenes ({IMAGE_SIZE}x{IMAGE_SIZE}), preset `{config.preset}`, "
+              f"seeds {list(config.seeds)}, padding `{config.padding}`\n\n")
+    atomic_write_text(os.path.join(out_dir, "results.md"), header + table)
+    plot_shifted_masks(scene, test_y[0], pictures, os.path.join(out_dir, "shifted_masks.png"))
+    if verbose:
+        print(table)
+    return results

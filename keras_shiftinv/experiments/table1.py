@@ -1,0 +1,175 @@
+"""The paper's Table 1 at small scale: every downsampling on Fashion-MNIST, offline.
+
+Each variant/seed pair trains into `<out>/models/<variant>/seed<seed>/` (a run
+dir: a rerun resumes it) and stores its scores there in `scores.json`, written
+atomically once evaluated; a rerun after a kill skips the pairs that have one.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from keras_shiftinv import data
+from keras_shiftinv import metrics
+from keras_shiftinv import report
+from keras_shiftinv.models import DOWNSAMPLE_METHODS
+from keras_shiftinv.saving import atomic_write_text
+from keras_shiftinv.saving import load_model
+from keras_shiftinv.training import TrainConfig
+from keras_shiftinv.training import train
+
+METRICS = ("consistency", "circular_consistency", "mac", "stability_std", "top1", "top5", "worst_case_accuracy",
+           "flip_rate")
+DATASETS = ("fashion_mnist", "fashion_mnist_photo")  # the 40x40 Fashion-MNIST protocol
+
+# Named presets are data. `None` examples means the whole split.
+PRESETS = {
+    "quick": {
+        "train_examples": 12_000,
+        "eval_examples": 2_000,
+        "stability_images": 500,
+        "epochs": 5,
+        "width": 0.25,
+        "batch_size": 128,
+        "learning_rate": 0.5,
+        "seeds": (0,),
+    },
+    "full": {
+        "train_examples": None,
+        "eval_examples": None,
+        "stability_images": 1_000,
+        "epochs": 4,
+        "width": 0.25,
+        "batch_size": 128,
+        "learning_rate": 0.5,
+        "seeds": (0, 1, 2),
+    },
+}
+
+
+@dataclasses.dataclass
+class Table1Config:
+    preset: str = "quick"
+    train_examples: int = None
+    eval_examples: int = None
+    stability_images: int = None
+    epochs: int = 4
+    width: float = 0.25
+    batch_size: int = 128
+    learning_rate: float = 0.5
+    seeds: tuple = (0,)
+    variants: tuple = DOWNSAMPLE_METHODS
+    padding: str = "circular"
+    data_dir: str = None
+    dataset: str = "fashion_mnist"
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset. Expected one of {list(PRESETS)}. Received: preset={preset!r}")
+        if overrides.get("dataset", "fashion_mnist") not in DATASETS:
+            raise ValueError(f"Unknown dataset. Expected one of {list(DATASETS)}. Received: dataset={overrides['dataset']!r}")
+        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+
+
+def summarize(values):
+    values = [float(v) for v in values]
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+
+
+def run_table1(out_dir, config, verbose=1):
+    """Trains and evaluates every variant; writes results.json/.md and plots.
+
+    Returns the results dict (the content of `results.json`).
+    """
+    tf.config.experimental.enable_op_determinism()  # same seed, same numbers
+    os.makedirs(out_dir, exist_ok=True)
+    protocol = metrics.FASHION_MNIST_PROTOCOL
+    eval_ds, _ = data.load(config.dataset, "validation", batch_size=250, crop=False,
+                           max_examples=config.eval_examples, data_dir=config.data_dir)
+    eval_ds = eval_ds.cache()
+    variants, curves = {}, {}
+    for name in config.variants:
+        per_seed = {m: [] for m in METRICS + ("train_images_per_second", "train_seconds")}
+        for seed in config.seeds:
+            pair = run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose)
+            for m in per_seed:
+                per_seed[m].append(pair[m])
+            if seed == config.seeds[0]:
+                curves[name] = np.asarray(pair["curves"])
+        variants[name] = {m: summarize(v) for m, v in per_seed.items()}
+        variants[name]["params"] = pair["params"]
+    results = {"preset": config.preset, "config": dataclasses.asdict(config), "protocol": protocol,
+               "variants": variants}
+    report.write_json(results, os.path.join(out_dir, "results.json"))
+    extra = [("train_images_per_second", "Train img/s", "{:.0f}")]
+    table = report.markdown_table(
+        {n: {**v, "params": {"mean": v["params"]}} for n, v in variants.items()},
+        extra + [("params", "Params", "{:.0f}")],
+    )
+    atomic_write_text(os.path.join(out_dir, "results.md"),
+                      f"{config.dataset}, preset `{config.preset}`, seeds {list(config.seeds)}\n\n{table}")
+    report.plot_stability(curves, os.path.join(out_dir, "stability_curves.png"))
+    report.plot_consistency_vs_accuracy(variants, os.path.join(out_dir, "consistency_vs_accuracy.png"))
+    if verbose:
+        print(table)
+    return results
+
+
+def train_config(out_dir, config, name, seed, verbose):
+    """The `TrainConfig` of one variant/seed pair."""
+    return TrainConfig(
+        model=name,
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        model_dir=os.path.join(out_dir, "models", name, f"seed{seed}"),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        width=config.width,
+        padding=config.padding,
+        max_train_examples=config.train_examples,
+        max_eval_examples=config.eval_examples,
+        validation=False,
+        seed=seed,
+        verbose=2 if verbose else 0,
+    )
+
+
+def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose):
+    """Trains (or resumes) and scores one variant/seed pair; reuses a stored `scores.json`.
+
+    Returns:
+        dict of the `METRICS`, `train_images_per_second`, `train_seconds`,
+        `params` and the stability `curves`.
+    """
+    train_cfg = train_config(out_dir, config, name, seed, verbose)
+    path = os.path.join(train_cfg.model_dir, "scores.json")
+    evaluation = {"protocol": protocol, "eval_examples": config.eval_examples,
+                  "stability_images": config.stability_images, "seed": seed,
+                  "train": train_cfg.validate().run_settings()}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+        # Scores of an older version may lack a metric: then the pair is rescored (not retrained).
+        if stored.get("evaluation") == evaluation and set(METRICS) <= set(stored["scores"]):
+            if verbose:
+                print(f"{name} seed {seed}: done before, scores from {path}", flush=True)
+            return stored["scores"]
+    started = time.perf_counter()
+    result = train(train_cfg)
+    seconds = time.perf_counter() - started
+    model = result["model"] or load_model(result["final_model"])
+    scores = metrics.evaluate_all(model, eval_ds, protocol, seed=seed, stability_images=config.stability_images,
+                                  progress=bool(verbose))
+    if verbose:
+        print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores[m]:.4g}" for m in METRICS), flush=True)
+    pair = {**{m: float(scores[m]) for m in METRICS}, "params": int(model.count_params()),
+            "train_images_per_second": float(result["train_images_per_second"]), "train_seconds": seconds,
+            "curves": np.asarray(scores["_stability"]["curves"]).tolist()}
+    atomic_write_text(path, json.dumps({"evaluation": evaluation, "scores": pair}) + "\n")
+    return pair

@@ -1,0 +1,66 @@
+"""Single-host training with `model.fit` (one device, or `MirroredStrategy` over local GPUs)."""
+
+import functools
+import math
+
+import keras
+
+from keras_shiftinv import data
+from keras_shiftinv.training.recipe import build_model
+from keras_shiftinv.training.recipe import train_dataset
+from keras_shiftinv.training.run_checkpoint import RunCheckpoint
+from keras_shiftinv.training.run_checkpoint import initial_state
+from keras_shiftinv.training.throughput_meter import ThroughputMeter
+
+
+def loss_fn(reduction="sum_over_batch_size"):
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
+
+
+def best_rate(rows):
+    """The best `images_per_second` of the logged epochs (nan if none)."""
+    rates = [r["images_per_second"] for r in rows if math.isfinite(r.get("images_per_second", math.nan))]
+    return max(rates, default=math.nan)
+
+
+def train_single_host(config, run, resume, info, val_info, steps, strategy, metadata):
+    """`model.fit` from the last checkpoint (if `resume`) to `config.epochs`, then `final.keras`."""
+    with strategy.scope():
+        model, optimizer = build_model(config, info.num_classes, steps)
+        model.compile(
+            optimizer=optimizer,
+            loss=loss_fn(),
+            metrics=[
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
+            ],
+            jit_compile=config.jit_compile,
+        )
+        state = (run.restore(model) if resume else None) or initial_state()
+    start = state["epoch"]
+    if start:
+        print(f"Resuming {run.path} after epoch {start}/{config.epochs}", flush=True)
+    checkpoint = RunCheckpoint(run, metadata, "val_accuracy" if val_info else "accuracy", state)
+    checkpoint.set_model(model)
+    checkpoint.publish()  # finishes the derived files of an interrupted epoch end
+    callbacks = [
+        ThroughputMeter(config.batch_size),  # first: its rate goes into the logged row
+        checkpoint,
+        keras.callbacks.TensorBoard(run.file("logs"), write_graph=False),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if start < config.epochs:
+        # One pipeline per epoch (see `recipe.epoch_seed`), consumed back to back.
+        epochs = [train_dataset(config, e, config.batch_size, steps) for e in range(start, config.epochs)]
+        val_ds = None
+        if val_info:
+            val_ds, _ = data.load(config.dataset, "validation", batch_size=config.batch_size,
+                                  image_size=config.image_size, seed=config.seed,
+                                  max_examples=config.max_eval_examples, data_dir=config.data_dir,
+                                  manual_dir=config.manual_dir)
+        model.fit(functools.reduce(lambda a, b: a.concatenate(b), epochs), epochs=config.epochs,
+                  initial_epoch=start, steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                  verbose=config.verbose, shuffle=False)
+    rate = best_rate(checkpoint.state["rows"])
+    final = run.save("final.keras", model, {**metadata, "train_images_per_second": rate}, config.epochs)
+    return {"final_model": final, "model": model, "train_images_per_second": rate}
