@@ -125,20 +125,32 @@ def fashion_mnist(
     images, labels = load_arrays(split, data_dir)
     ds = shard(tf.data.Dataset.from_tensor_slices((images, labels)), input_context)
     border = (PADDED_SIZE - 28) // 2
-    offset = (PADDED_SIZE - image_size) // 2
 
     def transform(image, seed_pair):
         image = tf.cast(image[..., None], tf.float32) / 255.0
         image = tf.pad(image, [[border, border], [border, border], [0, 0]])  # 40x40
-        if training:
-            image = tf.image.stateless_random_crop(image, (image_size, image_size, 1), seed_pair)
-            image = tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
-        elif crop:
-            image = image[offset : offset + image_size, offset : offset + image_size]
+        image = crop_padded(image, image_size, seed_pair, training, crop)
         image = (image - MEAN) / STD
         return tf.repeat(image, 3, axis=-1)
 
     return finish(ds, transform, batch_size, training, seed, max_examples, shuffle_buffer=60_000)
+
+
+def crop_padded(image, image_size, seed_pair, training, crop):
+    """The protocol's crop of a padded `(40, 40, C)` image (docs/design.md, 'Data').
+
+    Training: a random `image_size` crop and a random horizontal flip, from the
+    stateless `seed_pair`. Evaluation: the center crop, or with `crop=False` the
+    whole padded image (the shift metrics crop it themselves).
+    """
+    channels = image.shape[-1]
+    if training:
+        image = tf.image.stateless_random_crop(image, (image_size, image_size, channels), seed_pair)
+        return tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
+    if crop:
+        offset = (PADDED_SIZE - image_size) // 2
+        return image[offset : offset + image_size, offset : offset + image_size]
+    return image
 
 
 def fashion_mnist_num_examples(split, data_dir=None):

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_shiftinv.data.fashion_mnist import PADDED_SIZE
+from keras_shiftinv.data.fashion_mnist import crop_padded
 from keras_shiftinv.data.fashion_mnist import load_arrays
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
@@ -188,18 +189,13 @@ def fashion_mnist_photo(
     stack = _photo_stack(photos)
     ds = tf.data.Dataset.from_tensor_slices(((items, photo, top, left, colour), labels))
     ds = shard(ds, input_context)
-    offset = (PADDED_SIZE - image_size) // 2
     mean, std = tf.constant(MEAN), tf.constant(STD)
 
     def transform(example, seed_pair):
         item, index, y, x, rgb = example
         background = stack[index, y : y + PADDED_SIZE, x : x + PADDED_SIZE]  # (40, 40, 3)
         image = composite(item, background, rgb)
-        if training:
-            image = tf.image.stateless_random_crop(image, (image_size, image_size, 3), seed_pair)
-            image = tf.image.stateless_random_flip_left_right(image, seed_pair + 1)
-        elif crop:
-            image = image[offset : offset + image_size, offset : offset + image_size]
+        image = crop_padded(image, image_size, seed_pair, training, crop)
         return (image - mean) / std
 
     return finish(ds, transform, batch_size, training, seed, None, shuffle_buffer=60_000)
