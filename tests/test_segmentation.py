@@ -206,10 +206,35 @@ def test_segment_command_runs_every_method_end_to_end(tmp_path):
     _check_run(tmp_path / "run", METHODS)
 
 
-def test_segment_command_end_to_end(tmp_path):
-    run = _segment(tmp_path / "run", ["stride", "group-aps"])
+def test_segment_command_end_to_end_resumes_and_never_overwrites(tmp_path):
+    out, methods = tmp_path / "run", ["stride", "group-aps"]
+    run = _segment(out, methods)
     assert run.returncode == 0, run.stderr[-3000:]
-    _check_run(tmp_path / "run", ["stride", "group-aps"])
+    _check_run(out, methods)
+    first = json.loads((out / "results.json").read_text())
+    stride_model = out / "models" / "stride" / "seed0.keras"
+    stride_bytes, stride_mtime = stride_model.read_bytes(), stride_model.stat().st_mtime_ns
+    # As if killed after group-aps' model was saved but before its record was written.
+    (out / "models" / "group-aps" / "seed0.json").unlink()
+    run = _segment(out, methods)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "stride seed 0: done before" in run.stdout and "group-aps seed 0: done before" not in run.stdout
+    assert stride_model.read_bytes() == stride_bytes and stride_model.stat().st_mtime_ns == stride_mtime
+    second = json.loads((out / "results.json").read_text())
+    assert second["methods"]["stride"] == first["methods"]["stride"]
+    assert second["methods"]["group-aps"]["circular_massc"]["mean"] == 100.0
+    # Other settings: one line, exit 2, nothing replaced; --overwrite retrains.
+    run = _segment(out, methods, ["--epochs", "2"])
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    err = [line for line in run.stderr.splitlines() if line.startswith("shiftinv")]  # not TF's start-up logs
+    assert len(err) == 1 and "holds scores made with other settings; pass --overwrite" in err[0], run.stderr
+    assert stride_model.stat().st_mtime_ns == stride_mtime
+    assert json.loads((out / "results.json").read_text()) == second
+    run = _segment(out, ["stride"], ["--epochs", "2", "--overwrite"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads((out / "models" / "stride" / "seed0.json").read_text())
+    assert record["settings"]["epochs"] == 2 and stride_model.stat().st_mtime_ns != stride_mtime
 
 
 @pytest.mark.parametrize(

@@ -224,6 +224,13 @@ def assert_runtime_matches_keras(model, fmt, tmp_path):
         proto = onnx.load(path)
         assert {node.domain for node in proto.graph.node} <= {"", "ai.onnx"}  # standard ops only
         assert json.loads({p.key: p.value for p in proto.metadata_props}["class_names"]) == list("0123")
+    else:  # LiteRT: the class names and preprocessing travel beside the flatbuffer
+        folder = os.path.dirname(path)
+        assert open(os.path.join(folder, "labels.txt"), encoding="utf-8").read() == "0\n1\n2\n3\n"
+        with open(os.path.join(folder, "serving.json"), encoding="utf-8") as f:
+            spec = json.load(f)
+        assert spec == {"class_names": list("0123"), "preprocessing": "imagenet", "image_size": 32,
+                        "signature": "serve_float"}
 
 
 def test_litert_and_onnx_group_aps_match_keras(tmp_path):

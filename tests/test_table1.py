@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from keras_shiftinv.cli import main
 from keras_shiftinv.models import DOWNSAMPLE_METHODS
 from keras_shiftinv.experiments.table1 import METRICS
@@ -7,27 +9,31 @@ from keras_shiftinv.experiments.table1 import Table1Config
 from keras_shiftinv.experiments.table1 import run_table1
 
 
-def test_table1_end_to_end_tiny(tmp_path):
+@pytest.mark.parametrize(
+    "variants",
+    [("stride", "group", "aps"), pytest.param(DOWNSAMPLE_METHODS, marks=pytest.mark.slow, id="all")],
+)
+def test_table1_end_to_end_tiny(tmp_path, variants):
     config = Table1Config.from_preset(
         "quick", train_examples=128, eval_examples=64, stability_images=16, epochs=1, width=0.125,
-        batch_size=64,
+        batch_size=64, variants=variants,
     )
     results = run_table1(str(tmp_path), config, verbose=0)
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["preset"] == "quick" and on_disk["config"]["train_examples"] == 128
-    assert set(on_disk["variants"]) == set(DOWNSAMPLE_METHODS)
+    assert list(on_disk["variants"]) == list(variants)
     for name, row in on_disk["variants"].items():
         for metric in METRICS + ("train_images_per_second",):
             assert set(row[metric]) == {"mean", "std", "values"} and len(row[metric]["values"]) == 1
         assert row["params"] > 0
         assert 0.0 <= row["top1"]["mean"] <= row["top5"]["mean"] <= 100.0
     # Exact invariance where promised: circular padding + aligned downsampling.
-    for name in ("aps", "group-aps", "conv3d-aps"):
+    for name in {"aps", "group-aps", "conv3d-aps"} & set(variants):
         assert on_disk["variants"][name]["circular_consistency"]["mean"] == 100.0
         assert on_disk["variants"][name]["mac"]["mean"] < 1e-6
     assert results["variants"]["group"]["params"] == on_disk["variants"]["group"]["params"]
     table = (tmp_path / "results.md").read_text()
-    assert all(f"| {name} |" in table for name in DOWNSAMPLE_METHODS)
+    assert all(f"| {name} |" in table for name in variants)
     for png in ("stability_curves.png", "consistency_vs_accuracy.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -92,3 +98,11 @@ def test_table1_same_seed_same_numbers_and_reruns_skip_finished_pairs(tmp_path, 
                             text=True, timeout=300)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert int(loaded.stdout.split()[-1]) == first["params"]
+
+
+def test_presets_take_the_learning_rate_of_their_dataset():
+    assert Table1Config.from_preset("quick").learning_rate == 0.5
+    assert Table1Config.from_preset("full", dataset="fashion_mnist_photo").learning_rate == 0.1
+    assert Table1Config.from_preset("quick", dataset="fashion_mnist_photo", learning_rate=0.3).learning_rate == 0.3
+    with pytest.raises(ValueError, match="Received: dataset='mnist'"):
+        Table1Config.from_preset("quick", dataset="mnist")

@@ -27,9 +27,8 @@ def run(args):
     try:
         check_destination(args.export_dir, args.version, args.overwrite)  # before the slow part
         model = load_model(args.model, compile=False)
-        kwargs = dict(version=args.version, overwrite=args.overwrite, metadata=read_metadata(args.model))
-        if args.format != "litert":
-            kwargs["preprocessing"] = args.preprocessing
+        kwargs = dict(version=args.version, overwrite=args.overwrite, metadata=read_metadata(args.model),
+                      preprocessing=args.preprocessing)
         path = FORMATS[args.format](model, args.export_dir, **kwargs)
     except FileExistsError:
         raise UsageError(

@@ -22,7 +22,10 @@ def add_parser(sub):
 
     p = sub.add_parser("segment", help="shift-equivariant segmentation: U-Nets on Fashion-MNIST scenes (CPU)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    p.add_argument("--out", default="results/segment", help="folder for results.json/.md, the picture, models")
+    p.add_argument("--out", default="results/segment",
+                   help="folder for results.json/.md, the picture, models (a rerun resumes, skipping finished pairs)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain pairs whose stored scores were made with other settings")
     p.add_argument("--methods", nargs="+", choices=METHODS, help="default: all seven")
     p.add_argument("--seeds", nargs="+", type=int, help="override the preset's seeds")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
@@ -52,5 +55,5 @@ def run(args):
     config = SegmentConfig.from_preset(args.preset, **overrides)
     if 2**config.depth > 64:
         raise UsageError(f"--depth must be at most 6 for 64x64 scenes. Received: depth={config.depth}")
-    run_segment(args.out, config)
+    run_segment(args.out, config, overwrite=args.overwrite)
     print(f"results: {os.path.join(args.out, 'results.md')}")

@@ -12,13 +12,16 @@ import tensorflow as tf
 from keras_shiftinv import metrics
 from keras_shiftinv import report
 from keras_shiftinv.data import SCENE_CLASS_NAMES
+from keras_shiftinv.errors import UsageError
 from keras_shiftinv.data import fashion_mnist_scenes
 from keras_shiftinv.experiments.table1 import summarize
 from keras_shiftinv.methods import METHODS
 from keras_shiftinv.models import unet
 from keras_shiftinv.saving import atomic_write
 from keras_shiftinv.saving import atomic_write_text
+from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import save_model
+from keras_shiftinv.training.lock import RunLock
 from keras_shiftinv.training.throughput_meter import ThroughputMeter
 
 IMAGE_SIZE = 64
@@ -33,26 +36,26 @@ COLUMNS = [
     ("params", "Params", "{:.0f}"),
 ]
 
-# Named presets are data.
+# Named presets are data. Training runs at about 40-90 scenes/s per model on
+# 2 idle cores (aps slowest, stride fastest).
 PRESETS = {
-    # About 17 CPU-minutes in all (measured per image and per model on this
-    # project's machine), so at most 15 minutes on 2 idle cores.
+    # 3,000 scenes seen per model, one seed: at most 15 minutes.
     "quick": {
         "train_scenes": 1_500,
         "test_scenes": 200,
         "epochs": 2,
-        "batch_size": 32,
+        "batch_size": 16,
         "depth": 3,
         "width": 0.125,
         "learning_rate": 3e-3,
         "seeds": (0,),
     },
-    # About 4.5 CPU-hours (an estimate from the same measurements).
+    # 3 seeds, 10,000 scenes seen per model: about 75 minutes.
     "full": {
-        "train_scenes": 4_000,
-        "test_scenes": 1_000,
-        "epochs": 6,
-        "batch_size": 32,
+        "train_scenes": 2_000,
+        "test_scenes": 500,
+        "epochs": 5,
+        "batch_size": 16,
         "depth": 3,
         "width": 0.125,
         "learning_rate": 3e-3,
@@ -69,7 +72,7 @@ class SegmentConfig:
     train_scenes: int = 1_500
     test_scenes: int = 200
     epochs: int = 2
-    batch_size: int = 32
+    batch_size: int = 16
     depth: int = 3
     width: float = 0.125
     learning_rate: float = 3e-3
@@ -151,11 +154,82 @@ def plot_shifted_masks(image, mask, predictions, path):
     plt.close(fig)
 
 
-def run_segment(out_dir, config, verbose=1):
+def pair_settings(config, method, seed):
+    """What one method/seed pair's scores depend on (checked before they are reused)."""
+    settings = dataclasses.asdict(config)
+    for key in ("preset", "methods", "seeds", "picture_shifts", "data_dir"):
+        settings.pop(key)
+    return {**settings, "method": method, "seed": seed, "image_size": IMAGE_SIZE}
+
+
+def stored_pair(path, settings, overwrite):
+    """The stored record of a finished pair, or None when it must be (re)done.
+
+    A record made with other settings is a `UsageError` unless `overwrite`.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        return None  # written atomically, so only a foreign file gets here: redo the pair
+    if stored.get("settings") == settings:
+        return stored
+    if overwrite:
+        return None
+    raise UsageError(f"{path} holds scores made with other settings; pass --overwrite to replace them, "
+                     f"or choose another --out")
+
+
+def run_pair(out_dir, config, method, seed, data, overwrite, verbose):
+    """Trains and scores one method/seed pair, or reuses its finished record.
+
+    The model goes to `models/<method>/seed<k>.keras` and then the record
+    (settings, scores) to `seed<k>.json`, both atomically; a pair killed before
+    its record was written is trained again on the next run.
+
+    Returns:
+        `(record, model)`: `model` is the trained or reloaded U-Net.
+    """
+    train_x, train_y, test_set = data
+    folder = os.path.join(out_dir, "models", method)
+    model_path = os.path.join(folder, f"seed{seed}.keras")
+    record_path = os.path.join(folder, f"seed{seed}.json")
+    settings = pair_settings(config, method, seed)
+    record = stored_pair(record_path, settings, overwrite)
+    if record is not None and os.path.exists(model_path):
+        if verbose:
+            print(f"{method} seed {seed}: done before, scores from {record_path}", flush=True)
+        return record, load_model(model_path)
+    started = time.perf_counter()
+    model, rate = train_unet(method, train_x, train_y, config, seed)
+    seconds = time.perf_counter() - started
+    scores = metrics.evaluate_segmentation(  # the same shifts for every model
+        model, test_set, len(SCENE_CLASS_NAMES), config.max_shift, config.num_shifts, seed=0
+    )
+    metadata = {"class_names": list(SCENE_CLASS_NAMES), "dataset": "fashion_mnist_scenes",
+                "image_size": IMAGE_SIZE, "method": method, "task": "segmentation", "settings": settings}
+    os.makedirs(folder, exist_ok=True)
+    save_model(model, model_path, metadata)
+    record = {"settings": settings, "scores": {key: float(scores[key]) for key in SCORES},
+              "shifts": scores["shifts"], "train_images_per_second": float(rate), "train_seconds": seconds,
+              "params": int(model.count_params())}
+    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+    if verbose:
+        print(f"{method} seed {seed}: " + ", ".join(f"{k}={scores[k]:.4g}" for k in SCORES)
+              + f", {seconds:.0f}s", flush=True)
+    return record, model
+
+
+def run_segment(out_dir, config, overwrite=False, verbose=1):
     """Trains and evaluates a U-Net per method and seed; writes the results.
 
-    Writes `results.json`, `results.md`, `shifted_masks.png` and
-    `models/<method>/seed<k>.keras` into `out_dir`.
+    Writes `results.json`, `results.md`, `shifted_masks.png` and, per pair,
+    `models/<method>/seed<k>.keras` and `.json` into `out_dir`. A rerun
+    skips the pairs that finished (so a killed run resumes); a finished pair
+    made with other settings stops the run unless `overwrite`. One process
+    at a time may use `out_dir`.
 
     Returns:
         The results dict (the content of `results.json`).
@@ -163,6 +237,11 @@ def run_segment(out_dir, config, verbose=1):
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
     run_started = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
+    with RunLock(os.path.join(out_dir, ".lock")):
+        return _run_segment(out_dir, config, overwrite, verbose, run_started)
+
+
+def _run_segment(out_dir, config, overwrite, verbose, run_started):
     train_x, train_y = fashion_mnist_scenes("train", config.train_scenes, image_size=IMAGE_SIZE,
                                             data_dir=config.data_dir)
     test_x, test_y = fashion_mnist_scenes("validation", config.test_scenes, image_size=IMAGE_SIZE,
@@ -170,34 +249,25 @@ def run_segment(out_dir, config, verbose=1):
     test_set = [(test_x[i : i + 100], test_y[i : i + 100]) for i in range(0, len(test_x), 100)]
     scene = test_x[0]
     shifted_scene = np.stack([np.roll(scene, s, axis=1) for s in range(config.picture_shifts + 1)])
-    rows, pictures = {}, {}
+    rows, pictures, train_seconds = {}, {}, 0.0
     for method in config.methods:
         per_seed = {key: [] for key in SCORES + ("train_images_per_second", "train_seconds")}
         for seed in config.seeds:
-            started = time.perf_counter()
-            model, rate = train_unet(method, train_x, train_y, config, seed)
-            per_seed["train_seconds"].append(time.perf_counter() - started)
-            per_seed["train_images_per_second"].append(rate)
-            scores = metrics.evaluate_segmentation(  # the same shifts for every model
-                model, test_set, len(SCENE_CLASS_NAMES), config.max_shift, config.num_shifts, seed=0
-            )
+            record, model = run_pair(out_dir, config, method, seed, (train_x, train_y, test_set), overwrite,
+                                     verbose)
             for key in SCORES:
-                per_seed[key].append(scores[key])
+                per_seed[key].append(record["scores"][key])
+            for key in ("train_images_per_second", "train_seconds"):
+                per_seed[key].append(record[key])
             if seed == config.seeds[0]:
                 pictures[method] = np.asarray(model.predict_on_batch(shifted_scene)).argmax(-1)
-            metadata = {"class_names": list(SCENE_CLASS_NAMES), "dataset": "fashion_mnist_scenes",
-                        "image_size": IMAGE_SIZE, "method": method, "task": "segmentation",
-                        "config": dataclasses.asdict(config)}
-            os.makedirs(os.path.join(out_dir, "models", method), exist_ok=True)
-            save_model(model, os.path.join(out_dir, "models", method, f"seed{seed}.keras"), metadata)
-            if verbose:
-                print(f"{method} seed {seed}: " + ", ".join(f"{k}={scores[k]:.4g}" for k in SCORES)
-                      + f", {per_seed['train_seconds'][-1]:.0f}s", flush=True)
         rows[method] = {key: summarize(values) for key, values in per_seed.items()}
-        rows[method]["params"] = {"mean": int(model.count_params())}
+        rows[method]["params"] = {"mean": record["params"]}
+        train_seconds += sum(per_seed["train_seconds"])
     results = {"preset": config.preset, "config": dataclasses.asdict(config), "image_size": IMAGE_SIZE,
-               "class_names": list(SCENE_CLASS_NAMES), "shifts": scores["shifts"],
-               "wall_seconds": time.perf_counter() - run_started, "methods": rows}
+               "class_names": list(SCENE_CLASS_NAMES), "shifts": record["shifts"],
+               "wall_seconds": time.perf_counter() - run_started, "train_seconds": train_seconds,
+               "methods": rows}
     atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2))
     table = markdown_table(rows)
     header = (f"Fashion-MNIST scenes ({IMAGE_SIZE}x{IMAGE_SIZE}), preset `{config.preset}`, "

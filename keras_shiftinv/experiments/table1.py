@@ -26,6 +26,11 @@ METRICS = ("consistency", "circular_consistency", "mac", "stability_std", "top1"
            "flip_rate")
 DATASETS = ("fashion_mnist", "fashion_mnist_photo")  # the 40x40 Fashion-MNIST protocol
 
+# Peak SGD learning rate (batch 128) per dataset. On fashion_mnist_photo, 0.5
+# left blur, conv3d and conv3d-aps at chance (quick preset, seed 0); at 0.1
+# every variant learns.
+LEARNING_RATES = {"fashion_mnist": 0.5, "fashion_mnist_photo": 0.1}
+
 # Named presets are data. `None` examples means the whole split.
 PRESETS = {
     "quick": {
@@ -35,7 +40,6 @@ PRESETS = {
         "epochs": 5,
         "width": 0.25,
         "batch_size": 128,
-        "learning_rate": 0.5,
         "seeds": (0,),
     },
     "full": {
@@ -45,7 +49,6 @@ PRESETS = {
         "epochs": 4,
         "width": 0.25,
         "batch_size": 128,
-        "learning_rate": 0.5,
         "seeds": (0, 1, 2),
     },
 }
@@ -71,9 +74,10 @@ class Table1Config:
     def from_preset(cls, preset, **overrides):
         if preset not in PRESETS:
             raise ValueError(f"Unknown preset. Expected one of {list(PRESETS)}. Received: preset={preset!r}")
-        if overrides.get("dataset", "fashion_mnist") not in DATASETS:
-            raise ValueError(f"Unknown dataset. Expected one of {list(DATASETS)}. Received: dataset={overrides['dataset']!r}")
-        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+        dataset = overrides.get("dataset", "fashion_mnist")
+        if dataset not in DATASETS:
+            raise ValueError(f"Unknown dataset. Expected one of {list(DATASETS)}. Received: dataset={dataset!r}")
+        return cls(preset=preset, **{**PRESETS[preset], "learning_rate": LEARNING_RATES[dataset], **overrides})
 
 
 def summarize(values):

@@ -1,5 +1,6 @@
 """A LiteRT (TFLite) flatbuffer of the model on preprocessed float images."""
 
+import json
 import os
 import shutil
 
@@ -11,6 +12,8 @@ from keras_shiftinv.export.saved_model import classify
 from keras_shiftinv.export.spec import ServingSpec
 
 FILENAME = "model.tflite"
+LABELS = "labels.txt"  # one class name per line, index = line number
+SPEC = "serving.json"  # class names, preprocessing, image size, signature
 SIGNATURE = "serve_float"
 
 
@@ -26,25 +29,31 @@ def float_endpoint(model, spec):
     return fn, [tf.TensorSpec([None, side, side, 3], tf.float32, name="image")]
 
 
-def export_litert(model, export_dir, version=1, *, image_size=None, from_logits=True, overwrite=False,
-                  metadata=None):
+def export_litert(model, export_dir, version=1, *, class_names=None, preprocessing=None, image_size=None,
+                  from_logits=True, overwrite=False, metadata=None):
     """Writes `<export_dir>/<version>/model.tflite`, run by `ai_edge_litert`.
 
     One signature, `serve_float`: `image` (float32 `[None, S, S, 3]`,
     preprocessed as in evaluation: LiteRT has no image decoders) ->
     `probabilities` and `logits`. Converted by TF's converter from a
     SavedModel (which freezes the weights), LiteRT builtin ops only: no
-    Select-TF ops, no XLA. Written atomically, readable by every user.
+    Select-TF ops, no XLA. Beside it, `labels.txt` (one class name per line)
+    and `serving.json` (`class_names`, `preprocessing`, `image_size`,
+    `signature`). Written atomically, readable by every user.
 
     Args:
         model: a built `keras.Model` with one RGB image input.
         export_dir, version, overwrite: as in `export_saved_model`.
-        image_size, from_logits, metadata: as in `export_saved_model`.
+        class_names, preprocessing, image_size, from_logits, metadata: as in
+            `export_saved_model`.
 
     Returns:
         The path of the `.tflite` file.
     """
-    spec = ServingSpec.for_model(model, metadata, image_size=image_size, from_logits=from_logits)
+    spec = ServingSpec.for_model(model, metadata, class_names=class_names, preprocessing=preprocessing,
+                                 image_size=image_size, from_logits=from_logits)
+    if any("\n" in name or "\r" in name for name in spec.class_names):
+        raise ValueError(f"Class names for {LABELS} must be single lines. Received: class_names={list(spec.class_names)}")
     fn, signature = float_endpoint(model, spec)
 
     def write(tmp_dir):
@@ -59,5 +68,10 @@ def export_litert(model, export_dir, version=1, *, image_size=None, from_logits=
         shutil.rmtree(saved)
         with open(os.path.join(tmp_dir, FILENAME), "wb") as f:
             f.write(flatbuffer)
+        with open(os.path.join(tmp_dir, LABELS), "w", encoding="utf-8") as f:
+            f.write("".join(f"{name}\n" for name in spec.class_names))
+        with open(os.path.join(tmp_dir, SPEC), "w", encoding="utf-8") as f:
+            json.dump({"class_names": list(spec.class_names), "preprocessing": spec.preprocessing,
+                       "image_size": spec.image_size, "signature": SIGNATURE}, f, indent=2)
 
     return os.path.join(publish(export_dir, version, write, overwrite), FILENAME)
