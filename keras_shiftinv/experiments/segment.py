@@ -12,8 +12,8 @@ import tensorflow as tf
 from keras_shiftinv import metrics
 from keras_shiftinv import report
 from keras_shiftinv.data import SCENE_CLASS_NAMES
-from keras_shiftinv.errors import UsageError
 from keras_shiftinv.data import fashion_mnist_scenes
+from keras_shiftinv.errors import UsageError
 from keras_shiftinv.experiments.table1 import summarize
 from keras_shiftinv.methods import METHODS
 from keras_shiftinv.models import unet
