@@ -182,7 +182,7 @@ def stored_pair(path, settings, overwrite):
                      f"or choose another --out")
 
 
-def run_pair(out_dir, config, method, seed, data, overwrite, verbose):
+def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model=True):
     """Trains and scores one method/seed pair, or reuses its finished record.
 
     The model goes to `models/<method>/seed<k>.keras` and then the record
@@ -190,7 +190,8 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose):
     its record was written is trained again on the next run.
 
     Returns:
-        `(record, model)`: `model` is the trained or reloaded U-Net.
+        `(record, model)`: `model` is the trained U-Net, or for a finished
+        pair the reloaded one (None unless `need_model`).
     """
     train_x, train_y, test_set = data
     folder = os.path.join(out_dir, "models", method)
@@ -201,7 +202,7 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose):
     if record is not None and os.path.exists(model_path):
         if verbose:
             print(f"{method} seed {seed}: done before, scores from {record_path}", flush=True)
-        return record, load_model(model_path)
+        return record, load_model(model_path) if need_model else None
     started = time.perf_counter()
     model, rate = train_unet(method, train_x, train_y, config, seed)
     seconds = time.perf_counter() - started
@@ -254,7 +255,7 @@ def _run_segment(out_dir, config, overwrite, verbose, run_started):
         per_seed = {key: [] for key in SCORES + ("train_images_per_second", "train_seconds")}
         for seed in config.seeds:
             record, model = run_pair(out_dir, config, method, seed, (train_x, train_y, test_set), overwrite,
-                                     verbose)
+                                     verbose, need_model=seed == config.seeds[0])  # the picture's model
             for key in SCORES:
                 per_seed[key].append(record["scores"][key])
             for key in ("train_images_per_second", "train_seconds"):
