@@ -106,3 +106,26 @@ def test_presets_take_the_learning_rate_of_their_dataset():
     assert Table1Config.from_preset("quick", dataset="fashion_mnist_photo", learning_rate=0.3).learning_rate == 0.3
     with pytest.raises(ValueError, match="Received: dataset='mnist'"):
         Table1Config.from_preset("quick", dataset="mnist")
+
+
+def test_pairs_run_seed_major_and_seeds_are_summarised_per_variant(tmp_path, monkeypatch):
+    """A run stopped part-way has whole seeds; each variant's row holds its seeds in order."""
+    from keras_shiftinv.experiments import table1
+
+    order = []
+
+    def fake_pair(out_dir, config, name, seed, eval_ds, protocol, verbose):
+        order.append((name, seed))
+        value = 10.0 * seed + DOWNSAMPLE_METHODS.index(name)
+        return {**{m: value for m in METRICS + ("train_images_per_second", "train_seconds")},
+                "params": 100 + seed, "curves": [[value, value]]}
+
+    monkeypatch.setattr(table1, "run_pair", fake_pair)
+    config = Table1Config.from_preset("full", eval_examples=8, variants=("stride", "group"), seeds=(0, 1, 2))
+    results = run_table1(str(tmp_path), config, verbose=0)
+    assert order == [("stride", 0), ("group", 0), ("stride", 1), ("group", 1), ("stride", 2), ("group", 2)]
+    group = results["variants"]["group"]
+    assert group["top1"]["values"] == [2.0, 12.0, 22.0]
+    assert group["top1"]["mean"] == pytest.approx(12.0)
+    assert group["top1"]["std"] == pytest.approx((200.0 / 3) ** 0.5)  # population std of 2, 12, 22
+    assert group["params"] == 100  # seed 0's model
