@@ -149,7 +149,9 @@ def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose):
 
     Returns:
         dict of the `METRICS`, `train_images_per_second`, `train_seconds`,
-        `params` and the stability `curves`.
+        `params` and the stability `curves`. `train_seconds` times this call's
+        `train` (data set-up and `model.fit`): for a pair resumed after a kill
+        it leaves out the epochs that ran before the kill.
     """
     train_cfg = train_config(out_dir, config, name, seed, verbose)
     path = os.path.join(train_cfg.model_dir, "scores.json")
