@@ -80,6 +80,7 @@ from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding2D
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers.polyphase_downsample import MIXING_WIDTHS
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers.spatial_padding_2d import _normalize_pads
 
@@ -130,6 +131,9 @@ class Method:
         align: `"max_norm"` for the aligned modules; None otherwise.
         module_kernel_size: the module's kernel on the half-resolution grid
             at strided-conv sites (pool and shortcut sites use 1).
+        mixing_width: the module's `mixing_width`, `"lcm"` (the paper) or
+            `"min"` (`get(name, mixing_width="min")`); only `"group"` mixing
+            reads it.
     """
 
     name: str
@@ -137,6 +141,7 @@ class Method:
     mixing: str = None
     align: str = None
     module_kernel_size: int = 3
+    mixing_width: str = "lcm"
 
     @property
     def chooses_phase(self):
@@ -251,6 +256,7 @@ class Method:
             use_bias=config.get("use_bias", False),
             kernel_initializer=config.get("kernel_initializer", "he_normal"),
             bias_initializer=config.get("bias_initializer", "zeros"),
+            mixing_width=self.mixing_width,
             name=name,
         ))
         if self.align is None:
@@ -281,17 +287,29 @@ RULES = (
 METHODS = tuple(rule.name for rule in RULES)
 
 
-def get(downsample):
+def get(downsample, mixing_width=None):
     """Returns the `Method` named `downsample` (a `Method` passes through).
+
+    Args:
+        downsample: one of `METHODS`, or a `Method`.
+        mixing_width: None (keep the rule's, `"lcm"` for the named ones),
+            `"lcm"` or `"min"`: the group module's width (`PolyphaseDownsample`).
 
     Example:
     >>> get("group-aps")
-    Method(name='group-aps', pool=None, mixing='group', align='max_norm', module_kernel_size=3)
+    Method(name='group-aps', pool=None, mixing='group', align='max_norm', module_kernel_size=3, mixing_width='lcm')
+    >>> get("group", mixing_width="min").mixing_width
+    'min'
     """
     if isinstance(downsample, Method):
-        return downsample
-    check_choice("downsample", downsample, METHODS)
-    return RULES[METHODS.index(downsample)]
+        rule = downsample
+    else:
+        check_choice("downsample", downsample, METHODS)
+        rule = RULES[METHODS.index(downsample)]
+    if mixing_width is None or mixing_width == rule.mixing_width:
+        return rule
+    check_choice("mixing_width", mixing_width, MIXING_WIDTHS)
+    return dataclasses.replace(rule, mixing_width=mixing_width)
 
 
 def blur_padding(padding):

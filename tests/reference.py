@@ -67,10 +67,18 @@ def conv3d_phase(stack5, kernel, mode):
 
 
 def max_norm_phases(x):
-    """Per (even-sized) image, the phase 2*dy + dx of highest L2 norm (first on ties)."""
-    return np.array(
-        [int(np.argmax([np.sum(img[dy::2, dx::2] ** 2) for dy, dx in PHASES])) for img in x]
-    )
+    """Per (even-sized) image, the phase 2*dy + dx of highest L2 norm.
+
+    Ties go to the largest |value|, then to the lowest index; NaN ranks lowest
+    (docs/design.md, "The module").
+    """
+    def rank(img, p):
+        dy, dx = PHASES[p]
+        phase = img[dy::2, dx::2].astype("float64")
+        norm, peak = np.sum(phase**2), np.max(np.abs(phase))
+        return (-np.inf if np.isnan(norm) else norm, -np.inf if np.isnan(peak) else peak, -p)
+
+    return np.array([max(range(4), key=lambda p: rank(img, p)) for img in x])
 
 
 def roll_phases(x, phases):
@@ -83,7 +91,14 @@ def align_max_norm(x):
     return roll_phases(x, max_norm_phases(x))
 
 
-def polyphase_downsample(x, weights, mixing, padding, align=None, use_bias=False, phases=None):
+def group_width(c, f, mixing_width="lcm"):
+    """The grouped conv's width: lcm(c, f), or the smallest multiple of c that is >= f."""
+    return math.lcm(c, f) if mixing_width == "lcm" else c * math.ceil(f / c)
+
+
+def polyphase_downsample(
+    x, weights, mixing, padding, align=None, use_bias=False, phases=None, mixing_width="lcm"
+):
     """weights: [mixing_kernel, merge_kernel] (+ [mixing_bias, merge_bias]).
 
     `phases` (one per image) rolls by the given phases instead of choosing them.
@@ -99,7 +114,7 @@ def polyphase_downsample(x, weights, mixing, padding, align=None, use_bias=False
     b, h, w, c4 = cm.shape
     c = c4 // 4
     if mixing == "group":
-        assert mix_k.shape[-1] == math.lcm(c, merge_k.shape[-1])
+        assert mix_k.shape[-1] == group_width(c, merge_k.shape[-1], mixing_width)
         y = grouped_conv_same(cm, mix_k, c, padding) + mix_b
     else:
         stack5 = cm.reshape(b, h, w, c, 4).transpose(0, 4, 1, 2, 3)  # (B, 4, h, w, C)

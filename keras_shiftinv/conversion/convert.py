@@ -24,7 +24,7 @@ SAME_PADDED = (
 )
 
 
-def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
+def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing_width="lcm"):
     """Replaces every downsampling site of a functional model by one method.
 
     A site is a layer that halves the map: a strided `Conv2D` (any kernel;
@@ -59,6 +59,9 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
             4, a subclassed layer that downsamples inside, an output size the
             module cannot give) raises; if False it is kept as it is and
             listed as refused in the report.
+        mixing_width: `"lcm"` (default, the paper) or `"min"`, the group
+            module's width (`PolyphaseDownsample`); `"lcm"` is refused where
+            it exceeds 4 x max(C_in, C_out).
 
     Returns:
         `(new_model, report)`: a functional `keras.Model` and a
@@ -77,7 +80,7 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
     >>> report.counts()
     {'found': 1, 'replaced': 1, 'kept': 0, 'refused': 0}
     """
-    rule = methods.get(downsample)
+    rule = methods.get(downsample, mixing_width)
     if padding not in PADDINGS:
         raise ValueError(
             "Argument `padding` must be None (keep the model's paddings) or "

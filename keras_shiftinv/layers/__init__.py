@@ -3,6 +3,8 @@
 from keras_shiftinv.layers.adaptive_polyphase_pool_2d import AdaptivePolyphasePool2D
 from keras_shiftinv.layers.blur_pool_2d import BlurPool2D
 from keras_shiftinv.layers.blur_pool_2d import binomial_filter
+from keras_shiftinv.layers.pad_to_multiple_2d import CropLike2D
+from keras_shiftinv.layers.pad_to_multiple_2d import PadToMultiple2D
 from keras_shiftinv.layers.polyphase_downsample import PolyphaseDownsample
 from keras_shiftinv.layers.polyphase_downsample import polyphase_split
 from keras_shiftinv.layers.polyphase_upsample_2d import PolyphaseUpsample2D
@@ -11,6 +13,8 @@ from keras_shiftinv.layers.spatial_padding_2d import SpatialPadding2D
 __all__ = [
     "AdaptivePolyphasePool2D",
     "BlurPool2D",
+    "CropLike2D",
+    "PadToMultiple2D",
     "PolyphaseDownsample",
     "PolyphaseUpsample2D",
     "SpatialPadding2D",

@@ -40,8 +40,36 @@ def check_odd_kernel_size(value):
     return value
 
 
+def check_channels_last(name):
+    """Refuses a global `channels_first` setting: the package is channels-last only.
+
+    The layers read (batch, height, width, channels) whatever the global Keras
+    setting, but the Keras layers around them (and the `ops` they call) follow
+    it, so the mix would silently misread the axes.
+    """
+    data_format = keras.config.image_data_format()
+    if data_format != "channels_last":
+        raise ValueError(
+            f"{name} is channels-last only (inputs (batch, height, width, channels)); call "
+            "keras.config.set_image_data_format('channels_last') before building it. "
+            f"Received: image_data_format={data_format!r}"
+        )
+
+
+def as_float(x, dtype):
+    """Casts integer and bool inputs to `dtype` (the layer's compute dtype).
+
+    Floating inputs pass through unchanged (Keras autocasts them already).
+    """
+    x = ops.convert_to_tensor(x)
+    if keras.backend.is_float_dtype(x.dtype):
+        return x
+    return ops.cast(x, dtype)
+
+
 def check_image_shape(layer_name, input_shape):
     """Checks a channels-last 4D shape with a known channel count."""
+    check_channels_last(layer_name)
     if len(input_shape) != 4:
         raise ValueError(
             f"{layer_name} expects a 4D input of shape (batch, height, width, "
@@ -129,27 +157,72 @@ def phase_stack(x):
 
 
 def phase_norms(stack, criterion="l2"):
-    """(B, h, w, 4, C) -> (B, 4): per-image norm of each phase (squared for l2)."""
+    """(B, h, w, 4, C) -> (B, 4): per-image norm of each phase (squared for l2).
+
+    Accumulated in float32 when the stack is float16 or bfloat16 (mixed
+    precision), where sums of many squares would otherwise round to ties.
+    """
+    stack = _accumulation_dtype(stack)
     values = ops.square(stack) if criterion == "l2" else ops.abs(stack)
     return ops.sum(values, axis=(1, 2, 4))
 
 
+def phase_peaks(stack):
+    """(B, h, w, 4, C) -> (B, 4): per-image largest |value| of each phase.
+
+    Exact and independent of summation order, so it moves with a shift: the
+    tie-break of `choose_phase`.
+    """
+    return ops.max(ops.abs(_accumulation_dtype(stack)), axis=(1, 2, 4))
+
+
+def choose_phase(stack, criterion="l2"):
+    """(B, h, w, 4, C) -> (B,) int32: the phase of largest norm, per image.
+
+    Ranking (docs/design.md, "The module"): the float32-accumulated norm;
+    among exact ties, the largest |value|; among ties of both, the lowest
+    index. NaN keys rank lowest, so the index is always in 0..3.
+    """
+    return first_max_index(phase_norms(stack, criterion), phase_peaks(stack))
+
+
+def _accumulation_dtype(x):
+    low = keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16")
+    return ops.cast(x, "float32") if low else x
+
+
 def select_phase(stack, phase_index):
-    """Picks phase `phase_index[b]` of each image: (B, h, w, 4, C) -> (B, h, w, C)."""
-    one_hot = ops.one_hot(phase_index, 4, dtype=stack.dtype)  # (B, 4)
-    return ops.einsum("bp,bhwpc->bhwc", one_hot, stack)
+    """Picks phase `phase_index[b]` of each image: (B, h, w, 4, C) -> (B, h, w, C).
+
+    A select, not a product with a one-hot, so a NaN or inf in another phase
+    does not leak into the output (0 * NaN is NaN).
+    """
+    chosen = ops.equal(ops.arange(4, dtype="int32")[None, :], ops.cast(phase_index, "int32")[:, None])  # (B, 4)
+    chosen = ops.reshape(chosen, (-1, 1, 1, 4, 1))  # (B, 1, 1, 4, 1), broadcast over h, w, C
+    return ops.sum(ops.where(chosen, stack, ops.zeros_like(stack)), axis=3)
 
 
-def first_max_index(values):
+def _nan_lowest(values):
+    """NaN -> -inf, so that a NaN ranks below every number (`x != x` only for NaN)."""
+    return ops.where(values == values, values, float("-inf"))
+
+
+def first_max_index(values, tie_break=None):
     """Index of the first maximum along the last axis, as int32.
 
     Equals `ops.argmax(values, axis=-1)` for values without NaN, but built only
     from max / compare / where / min, which every converter handles (the TF
     backend's float `argmax` goes through `bitcast`, which neither the LiteRT
-    nor the ONNX converter supports).
+    nor the ONNX converter supports). NaN ranks lowest (all NaN: index 0).
+    With `tie_break` (same shape), exact ties of `values` go to the largest
+    `tie_break`, and only then to the lowest index.
     """
     n = values.shape[-1]
+    values = _nan_lowest(values)
     is_max = values >= ops.max(values, axis=-1, keepdims=True)
+    if tie_break is not None:
+        key = ops.where(is_max, _nan_lowest(tie_break), float("-inf"))
+        is_max = ops.logical_and(is_max, key >= ops.max(key, axis=-1, keepdims=True))
     positions = ops.arange(n, dtype="int32")
     return ops.min(ops.where(is_max, positions, n), axis=-1)
 

@@ -2,13 +2,13 @@ import keras
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import as_float
+from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import halved_output_shape
 from keras_shiftinv.layers._utils import output_spec_with_index
-from keras_shiftinv.layers._utils import first_max_index
 from keras_shiftinv.layers._utils import pad_to_even
-from keras_shiftinv.layers._utils import phase_norms
 from keras_shiftinv.layers._utils import phase_stack
 from keras_shiftinv.layers._utils import select_phase
 
@@ -20,12 +20,16 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
     """Adaptive polyphase sampling (APS; Chaman and Dokmanic, CVPR 2021).
 
     Keeps, per image, the one of the four stride-2 polyphase components with
-    the largest norm over all its pixels and channels (ties: lowest phase
-    index, in the order `(0,0), (0,1), (1,0), (1,1)`). A circular shift of the
+    the largest norm over all its pixels and channels. A circular shift of the
     input permutes and shifts the components without changing their norms, so
     the kept component is the same up to an integer shift: with circular
     padding everywhere, a network of these is exactly invariant to circular
     shifts. Odd sizes are first padded by one row/column with `padding`.
+
+    The norms are accumulated in float32 under mixed precision; exact ties go
+    to the phase with the largest |value|, then to the lowest index (order
+    `(0,0), (0,1), (1,0), (1,1)`); a NaN norm ranks lowest (docs/design.md,
+    "The module"). Integer and bool inputs are cast to the compute dtype.
 
     Call it as `layer(x)` or, to reuse a choice made elsewhere (the ResNet
     shortcut), `layer(x, phase_index=index)` with `index` of shape `(B,)`.
@@ -60,10 +64,10 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
         check_image_shape(self.__class__.__name__, input_shape)
 
     def call(self, inputs, phase_index=None):
+        inputs = as_float(inputs, self.compute_dtype)
         stack = phase_stack(pad_to_even(inputs, self.padding))  # (B, h, w, 4, C)
         if phase_index is None:
-            norms = phase_norms(stack, self.criterion)  # (B, 4)
-            phase_index = first_max_index(norms)  # argmax that converts
+            phase_index = choose_phase(stack, self.criterion)  # (B,), argmax that converts
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
         outputs = select_phase(stack, phase_index)
         if self.return_index:

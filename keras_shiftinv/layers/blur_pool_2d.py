@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import check_positive_int
@@ -30,6 +31,7 @@ class BlurPool2D(keras.layers.Layer):
     so the output has `ceil(H/stride)` rows. `filt_size=1` is plain subsampling.
 
     Blurring reduces aliasing; it does not make the layer shift-invariant.
+    Integer and bool inputs are cast to the compute dtype.
 
     Args:
         filt_size: int in 1..7, the filter's side. Defaults to 4.
@@ -60,6 +62,7 @@ class BlurPool2D(keras.layers.Layer):
 
     def call(self, inputs):
         before, after = (self.filt_size - 1) // 2, self.filt_size // 2
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
         x = pad_spatial(inputs, ((before, after), (before, after)), self.padding)
         kernel = ops.cast(self._filter, x.dtype)
         return ops.depthwise_conv(x, kernel, strides=self.stride, padding="valid")

@@ -4,21 +4,24 @@ import keras
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import as_float
+from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import check_odd_kernel_size
 from keras_shiftinv.layers._utils import halved_output_shape
 from keras_shiftinv.layers._utils import output_spec_with_index
 from keras_shiftinv.layers._utils import check_positive_int
-from keras_shiftinv.layers._utils import first_max_index
 from keras_shiftinv.layers._utils import pad_spatial
 from keras_shiftinv.layers._utils import pad_to_even
-from keras_shiftinv.layers._utils import phase_norms
 from keras_shiftinv.layers._utils import phase_stack
 from keras_shiftinv.layers._utils import roll_axis
 from keras_shiftinv.layers._utils import select_phase
 
 MIXINGS = ("group", "conv3d")
+MIXING_WIDTHS = ("lcm", "min")
+# The paper's lcm width is refused above this many times max(C_in, filters).
+MAX_WIDTH_FACTOR = 4
 ALIGNS = (None, "max_norm")
 # (dy, dx) of phase p = 0..3, the paper's components "1, 2, 3, 4".
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -59,7 +62,8 @@ class PolyphaseDownsample(keras.layers.Layer):
     The input is split into its four polyphase components (`polyphase_split`,
     channel-major), the four phases of each channel are mixed by a grouped
     convolution (`mixing="group"`: `groups=C_in`, `lcm(C_in, filters)`
-    filters) or by a 3D convolution over the phase axis (`mixing="conv3d"`:
+    filters, or with `mixing_width="min"` the smallest multiple of `C_in`
+    that is `>= filters`) or by a 3D convolution over the phase axis (`mixing="conv3d"`:
     kernel `(3, k, k)`, phase axis 4 -> 2, folded into `2*filters` channels
     ordered `o*2 + d`), and a 1x1 convolution merges the result to `filters`.
 
@@ -73,12 +77,14 @@ class PolyphaseDownsample(keras.layers.Layer):
     1x1 merge. Both compute the same function of the same weights; neither uses
     Keras's `Conv2D(groups=...)`, which the TF backend forces through XLA on
     CPU (slow, and not exportable without XLA). The weights keep the layouts
-    of `Conv2D(groups=C_in)`, `(k, k, 4, lcm)`, and of `Conv3D`,
+    of `Conv2D(groups=C_in)`, `(k, k, 4, width)`, and of `Conv3D`,
     `(3, k, k, C_in, filters)`; the merge kernel is `(mixed, filters)`.
 
     `align="max_norm"` first rolls the (even-padded) input circularly by the
-    `(dy, dx)` of its highest-L2-norm phase, so that phase comes first; ties go
-    to the lowest phase index. With circular padding everywhere, a circular
+    `(dy, dx)` of its highest-L2-norm phase, so that phase comes first (norms
+    accumulated in float32; exact ties go to the largest |value|, then to the
+    lowest index; NaN ranks lowest: docs/design.md, "The module"). With
+    circular padding everywhere, a circular
     shift of the input then shifts the output by an integer number of pixels,
     which is what makes a network built from it exactly invariant to circular
     shifts. Without `align`, a one-pixel shift permutes the phases and the
@@ -96,6 +102,11 @@ class PolyphaseDownsample(keras.layers.Layer):
     Args:
         filters: int, number of output channels.
         mixing: `"group"` or `"conv3d"`.
+        mixing_width: `"lcm"` (default, the paper: `lcm(C_in, filters)`
+            channels) or `"min"` (the smallest multiple of `C_in` that is
+            `>= filters`), the grouped convolution's width; ignored by
+            `"conv3d"`. An lcm above 4 x max(C_in, filters) (e.g. 255 -> 256)
+            is refused at build time: use `"min"` there.
         kernel_size: odd int, spatial kernel of the mixing on the half-resolution
             grid. Defaults to 3.
         padding: `"zeros"`, `"reflect"` or `"circular"`: used both for the odd-size
@@ -107,6 +118,8 @@ class PolyphaseDownsample(keras.layers.Layer):
         kernel_initializer: initializer of both kernels.
         bias_initializer: initializer of both biases.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Integer and bool inputs are cast to the compute dtype.
 
     Example:
     >>> layer = PolyphaseDownsample(64, mixing="conv3d")
@@ -134,11 +147,13 @@ class PolyphaseDownsample(keras.layers.Layer):
         use_bias=False,
         kernel_initializer="he_normal",
         bias_initializer="zeros",
+        mixing_width="lcm",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
         self.mixing = check_choice("mixing", mixing, MIXINGS)
+        self.mixing_width = check_choice("mixing_width", mixing_width, MIXING_WIDTHS)
         self.kernel_size = check_odd_kernel_size(kernel_size)
         self.padding = check_choice("padding", padding, PADDING_MODES)
         self.align = check_choice("align", align, ALIGNS)
@@ -156,7 +171,7 @@ class PolyphaseDownsample(keras.layers.Layer):
         channels = check_image_shape(self.__class__.__name__, input_shape)
         k = self.kernel_size
         if self.mixing == "group":
-            mixed = math.lcm(channels, self.filters)
+            mixed = group_width(channels, self.filters, self.mixing_width, self.name)
             kernel_shape = (k, k, 4, mixed)
         else:
             mixed = 2 * self.filters
@@ -185,6 +200,7 @@ class PolyphaseDownsample(keras.layers.Layer):
             )
 
     def call(self, inputs, phase_index=None):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
         x = pad_to_even(inputs, self.padding)
         if self.align == "max_norm" or phase_index is not None:
             x, phase_index = align_max_norm(x, phase_index)
@@ -327,6 +343,7 @@ class PolyphaseDownsample(keras.layers.Layer):
             {
                 "filters": self.filters,
                 "mixing": self.mixing,
+                "mixing_width": self.mixing_width,
                 "kernel_size": self.kernel_size,
                 "padding": self.padding,
                 "align": self.align,
@@ -341,6 +358,31 @@ class PolyphaseDownsample(keras.layers.Layer):
             }
         )
         return config
+
+
+def group_width(channels, filters, mixing_width="lcm", name="polyphase_downsample"):
+    """Channels of the grouped convolution: a multiple of `channels` (one group each).
+
+    `"lcm"`: `lcm(channels, filters)` (the paper), refused with a ValueError
+    above `MAX_WIDTH_FACTOR * max(channels, filters)`; `"min"`: the smallest
+    multiple of `channels` that is `>= filters`.
+
+    Example:
+    >>> group_width(64, 128), group_width(3, 64), group_width(255, 256, "min")
+    (128, 192, 510)
+    """
+    smallest = channels * -(-filters // channels)
+    if mixing_width == "min":
+        return smallest
+    mixed = math.lcm(channels, filters)
+    if mixed > MAX_WIDTH_FACTOR * max(channels, filters):
+        raise ValueError(
+            f"PolyphaseDownsample '{name}': the paper's group width lcm({channels}, {filters}) = "
+            f"{mixed} channels is more than {MAX_WIDTH_FACTOR}x max(C_in, filters); pass "
+            f"mixing_width='min' ({smallest} channels) or change the channel counts. "
+            f"Received: mixing_width='lcm'"
+        )
+    return mixed
 
 
 def merge_flat(merge):
@@ -359,7 +401,7 @@ def align_max_norm(x, phase_index=None):
         chosen phase becomes phase 0, and the int32 phases of shape `(B,)`.
     """
     if phase_index is None:
-        phase_index = first_max_index(phase_norms(phase_stack(x)))  # (B,), first max
+        phase_index = choose_phase(phase_stack(x))  # (B,), float32 norms, shift-consistent ties
     phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
     rolled = [roll_axis(roll_axis(x, -dy, 1), -dx, 2) for dy, dx in PHASE_OFFSETS]
     candidates = ops.stack(rolled, axis=3)  # (B, H, W, 4, C)

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import check_odd_kernel_size
@@ -37,7 +38,7 @@ class PolyphaseUpsample2D(keras.layers.Layer):
     convolution. With circular padding everywhere, a network whose every
     up layer gets the phase of its matching down layer is exactly equivariant
     to circular shifts of inputs whose sides are multiples of its total
-    stride.
+    stride. Integer and bool inputs are cast to the compute dtype.
 
     Args:
         filters: int, output channels for `mode="learned"`; must be None for
@@ -111,6 +112,7 @@ class PolyphaseUpsample2D(keras.layers.Layer):
             )
 
     def call(self, inputs, phase_index=None):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
         if self.mode == "place":
             zeros = ops.zeros_like(inputs)
             phases = ops.concatenate([inputs, zeros, zeros, zeros], axis=-1)  # (B, h, w, 4*C)

@@ -1,6 +1,7 @@
 import keras
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import pad_spatial
@@ -29,6 +30,8 @@ class SpatialPadding2D(keras.layers.Layer):
 
     `mode="circular"` before every `padding="valid"` convolution makes a network
     equivariant to circular shifts; `"reflect"` follows `np.pad(mode="reflect")`.
+    Integer and bool inputs are cast to the compute dtype, as the output spec
+    declares.
 
     Args:
         padding: int, or `((top, bottom), (left, right))`.
@@ -45,7 +48,11 @@ class SpatialPadding2D(keras.layers.Layer):
         self.padding = _normalize_pads(padding)
         self.mode = check_choice("mode", mode, PADDING_MODES)
 
+    def build(self, input_shape):
+        check_image_shape(self.__class__.__name__, input_shape)
+
     def call(self, inputs):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
         return pad_spatial(inputs, self.padding, self.mode)
 
     def compute_output_shape(self, input_shape):

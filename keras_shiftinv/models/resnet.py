@@ -9,6 +9,7 @@ import keras
 from keras_shiftinv import methods
 from keras_shiftinv.layers import SpatialPadding2D
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import check_channels_last
 from keras_shiftinv.layers._utils import check_choice
 
 DOWNSAMPLE_METHODS = methods.METHODS
@@ -124,6 +125,7 @@ def resnet(
     name=None,
     include_top=True,
     pooling=None,
+    mixing_width="lcm",
 ):
     """A ResNet of torchvision's layout with one downsampling method at every site.
 
@@ -161,6 +163,12 @@ def resnet(
             `keras.applications`.
         pooling: with `include_top=False`: None (4D feature map), `"avg"` or
             `"max"` (global pooling to `(B, C)`).
+        mixing_width: `"lcm"` (the paper) or `"min"`, the group module's
+            width (`PolyphaseDownsample`); widths whose lcm exceeds 4 x the
+            channels (e.g. `width=0.3`) need `"min"`.
+
+    The head (`include_top=True`) computes in float32 under any mixed
+    precision policy, so the logits are float32.
 
     Returns:
         A functional `keras.Model` mapping images to logits (or activations,
@@ -176,7 +184,8 @@ def resnet(
         raise ValueError(
             f"Invalid value for argument `depth`. Expected one of {list(DEPTHS)}. Received: depth={depth!r}"
         )
-    rule = methods.get(downsample)
+    check_channels_last("resnet")
+    rule = methods.get(downsample, mixing_width)
     check_choice("padding", padding, PADDING_MODES)
     check_choice("pooling", pooling, POOLINGS)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -208,7 +217,10 @@ def resnet(
             )
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        # float32 head under mixed precision (Keras's mixed-precision guide).
+        x = keras.layers.Dense(
+            num_classes, activation=classifier_activation, dtype="float32", name="predictions"
+        )(x)
     elif pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":

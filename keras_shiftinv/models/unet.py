@@ -4,9 +4,12 @@ import keras
 
 from keras_shiftinv import methods
 from keras_shiftinv.layers import BlurPool2D
+from keras_shiftinv.layers import CropLike2D
+from keras_shiftinv.layers import PadToMultiple2D
 from keras_shiftinv.layers import PolyphaseUpsample2D
 from keras_shiftinv.layers import SpatialPadding2D
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import check_channels_last
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.models.resnet import apply_conv_bn
 from keras_shiftinv.models.resnet import apply_downsample_conv
@@ -20,18 +23,21 @@ def _check_int(name, value, minimum, meaning):
     return value
 
 
-def _check_arguments(downsample, num_classes, input_shape, depth, width, padding):
-    rule = methods.get(downsample)
+def _check_arguments(downsample, num_classes, input_shape, depth, width, padding, mixing_width):
+    check_channels_last("unet")
+    rule = methods.get(downsample, mixing_width)
     check_choice("padding", padding, PADDING_MODES)
     _check_int("num_classes", num_classes, 2, "background and at least one class")
     _check_int("depth", depth, 1, "the number of downsamplings")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
         raise ValueError(f"Argument `width` must be a positive number. Received: width={width!r}")
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if shape is None or len(shape) != 3 or any(not isinstance(n, int) or n < 1 for n in shape):
+    size_ok = lambda n: n is None or (isinstance(n, int) and not isinstance(n, bool) and n >= 1)  # noqa: E731
+    channels_ok = shape is not None and len(shape) == 3 and shape[2] is not None and size_ok(shape[2])
+    if not channels_ok or not all(size_ok(n) for n in shape[:2]):
         raise ValueError(
-            "Argument `input_shape` must be (height, width, channels) with known positive "
-            f"sizes. Received: input_shape={input_shape!r}"
+            "Argument `input_shape` must be (height, width, channels) with positive sizes "
+            f"(height and width may be None) and known channels. Received: input_shape={input_shape!r}"
         )
     return rule, shape
 
@@ -59,6 +65,7 @@ def unet(
     width=1.0,
     padding="zeros",
     name=None,
+    mixing_width="lcm",
 ):
     """A U-Net for per-pixel classification with one downsampling method.
 
@@ -83,16 +90,20 @@ def unet(
     equivariant to circular shifts of inputs whose sides are multiples of
     `2**depth`: `f(roll(x, s)) == roll(f(x), s)` up to float rounding. The
     others are not. Inputs of other sizes are padded at the bottom and right
-    (with `padding`) to the next multiple and the logits are cropped back.
+    (with `padding`) to the next multiple and the logits are cropped back:
+    with `input_shape=(None, None, C)` this happens inside the graph, for
+    each input's size (`PadToMultiple2D`, `CropLike2D`). The logits are
+    float32 under any mixed precision policy.
 
     Args:
         downsample: one of `keras_shiftinv.methods.METHODS` (or a `Method`).
         num_classes: int >= 2, classes per pixel (background included).
-        input_shape: `(H, W, C)` with known sizes (any H, W).
+        input_shape: `(H, W, C)`; H and W may be None (any size), C is known.
         depth: int >= 1, the number of downsamplings.
         width: float, multiplier on the 64-128-... channels.
         padding: `"zeros"`, `"reflect"` or `"circular"` for every layer.
         name: model name; defaults to `unet_<downsample>`.
+        mixing_width: `"lcm"` (the paper) or `"min"`, the group module's width.
 
     Returns:
         A functional `keras.Model` mapping `(B, H, W, C)` images to
@@ -102,15 +113,21 @@ def unet(
     >>> model = unet("group-aps", num_classes=3, input_shape=(20, 12, 1), depth=2, width=0.125)
     >>> tuple(model(np.zeros((2, 20, 12, 1))).shape)
     (2, 20, 12, 3)
+    >>> any_size = unet("aps", input_shape=(None, None, 1), depth=2, width=0.125)
+    >>> tuple(any_size(np.zeros((1, 9, 14, 1))).shape)
+    (1, 9, 14, 2)
     """
-    rule, shape = _check_arguments(downsample, num_classes, input_shape, depth, width, padding)
+    rule, shape = _check_arguments(downsample, num_classes, input_shape, depth, width, padding, mixing_width)
     filters = [max(1, int(round(BASE_FILTERS * width * 2**level))) for level in range(depth + 1)]
     multiple = 2**depth
-    pads = ((0, -shape[0] % multiple), (0, -shape[1] % multiple))
+    dynamic = shape[0] is None or shape[1] is None
+    pads = None if dynamic else ((0, -shape[0] % multiple), (0, -shape[1] % multiple))
 
     inputs = keras.Input(shape=shape, name="image")
     x = inputs
-    if pads != ((0, 0), (0, 0)):
+    if dynamic:
+        x = PadToMultiple2D(multiple, mode=padding, name="pad_to_multiple")(x)
+    elif pads != ((0, 0), (0, 0)):
         x = SpatialPadding2D(pads, mode=padding, name="pad_to_multiple")(x)
     skips, phases = [], []
     for level, level_filters in enumerate(filters):
@@ -128,7 +145,10 @@ def unet(
         x = keras.layers.Concatenate(name=f"{prefix}_concat")([skips[level], x])
         for i in (1, 2):
             x = apply_conv_bn(x, filters[level], 3, padding, f"{prefix}_conv{i}")
-    x = keras.layers.Conv2D(num_classes, 1, name="logits")(x)
-    if pads != ((0, 0), (0, 0)):
-        x = keras.layers.Cropping2D(pads, name="crop_to_input")(x)
+    # float32 logits under mixed precision (Keras's mixed-precision guide).
+    x = keras.layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(x)
+    if dynamic:
+        x = CropLike2D(dtype="float32", name="crop_to_input")([x, inputs])
+    elif pads != ((0, 0), (0, 0)):
+        x = keras.layers.Cropping2D(pads, dtype="float32", name="crop_to_input")(x)
     return keras.Model(inputs, x, name=name or f"unet_{rule.name.replace('-', '_')}")
