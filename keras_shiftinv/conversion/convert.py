@@ -30,27 +30,37 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
     """Replaces every downsampling site of a functional model by one method.
 
     A site is a layer that halves the map: a strided `Conv2D` (any kernel;
-    `"same"`, or `"valid"` after an explicit zero padding) or
-    `DepthwiseConv2D`, or a stride-2 `MaxPooling2D` / `AveragePooling2D`
-    (pool size 1 included), at any depth of nested functional or Sequential
-    models. Each is rewritten by the rule of `keras_shiftinv.methods` for
-    `downsample` (the same rules the model builders use). Every layer not
-    replaced keeps its name and weights. `"blur"` and `"aps"` keep the
-    strided conv's kernel at stride 1; `"group"` / `"conv3d"` modules start
-    from a least-squares fit of `PolyphaseDownsample.fused_kernel` to the
-    strided op written as one convolution over the phase-major `4*C`
-    channels on the half grid (kernel: the smallest that holds every tap),
-    and the report gives each site's relative fit error. With `"-aps"`
-    methods, sites whose outputs meet at one merge node (a residual `Add`)
-    share the phase chosen on the longer (main) branch.
+    `"same"`, or `"valid"` after an explicit zero padding, which other
+    layers may read too), `DepthwiseConv2D` or `SeparableConv2D` (its
+    depthwise part is the site, its pointwise part follows), or a stride-2
+    `MaxPooling2D` / `AveragePooling2D` (pool size 1 included), at any depth
+    of nested functional or Sequential models. Each is rewritten by the rule
+    of `keras_shiftinv.methods` for `downsample` (the same rules the model
+    builders use). Every layer not replaced keeps its name and weights.
+    `"blur"` and `"aps"` keep the strided conv's kernel at stride 1;
+    `"group"` / `"conv3d"` modules start from a least-squares fit of
+    `PolyphaseDownsample.fused_kernel` to the strided op written as one
+    convolution over the phase-major `4*C` channels on the half grid
+    (kernel: the smallest that holds every tap), and the report gives each
+    site's relative fit error. With `"-aps"` methods, sites whose outputs
+    meet at a merge node (a residual `Add`, a `Concatenate`) share one
+    phase, chosen on the longer (main) branch, wherever they read one grid.
+
+    It works in three passes: it finds every site of every nested graph
+    (and refuses, when `strict`, before building anything), builds the new
+    graph (an error there is one line naming the layer), and only then fits
+    the modules' weights.
 
     `convert(model, "blur", filt_size=1)` computes the original function
     (a blur of size 1 is plain subsampling). `padding="circular"` also
     turns every pad of the model circular (`ZeroPadding2D`, `"same"` convs
-    and pools, `ops.pad` nodes); with it, `"aps"`, `"group-aps"` and
-    `"conv3d-aps"` models are exactly invariant to circular shifts of inputs
-    whose sides are multiples of the total stride (docs/design.md,
-    'Converting models').
+    and pools, `ops.pad` nodes) and pads `"valid"` sites so that they give
+    `ceil(H/2)`. With it, an `"aps"`, `"group-aps"` or `"conv3d-aps"`
+    model is exactly invariant to circular shifts of inputs whose sides are
+    multiples of the total stride where `report.circular_invariant` is
+    True; where it is False (a stride-1 `"valid"` conv that shrinks the map,
+    a crop, a flatten, ...), `report.invariance_breaks` names the layers
+    (docs/conversion.md).
 
     Args:
         model: a functional or built Sequential `keras.Model`.
@@ -66,6 +76,11 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
         `(new_model, report)`: a functional `keras.Model` and a
         `ConversionReport` (print it for a table of the sites).
 
+    Raises:
+        ConversionError: (a `ValueError`) a site that cannot convert (when
+            `strict`), or a layer the new graph cannot take; one line, and
+            its `report` lists the sites (`fits_run == 0`).
+
     Example:
     >>> inputs = keras.Input((32, 32, 3))
     >>> x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="down")(inputs)
@@ -78,6 +93,9 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True):
     True
     >>> report.counts()
     {'found': 1, 'replaced': 1, 'kept': 0, 'refused': 0}
+    >>> aligned, report = convert(model, "aps", padding="circular")
+    >>> report.circular_invariant
+    True
     """
     rule = methods.get(downsample)
     if padding not in PADDINGS:
