@@ -1,10 +1,13 @@
 """The downsampling methods and the rule each applies at each kind of site.
 
 A *site* is an op that halves a feature map: a strided convolution
-(`Conv2D` or `DepthwiseConv2D`), a stride-2 max- or average-pool (pool size
-1 included), or the 1x1 strided convolution of a residual projection
-shortcut. Every method is one row of `RULES`; the three functions of a
-`Method` turn a description of the original op (a Keras layer, or its
+(`Conv2D`, `DepthwiseConv2D` or `SeparableConv2D`), a stride-2 max- or
+average-pool (pool size 1 included), or the 1x1 strided convolution of a
+residual projection shortcut. A `SeparableConv2D` is its depthwise part as
+the site (the rule of a `DepthwiseConv2D`, named as the layer) followed by
+its pointwise part, a 1x1 `Conv2D` `<name>_pointwise` with the layer's bias
+and activation, at the output resolution. Every method is one row of
+`RULES`; the three functions of a `Method` turn a description of the original op (a Keras layer, or its
 `keras.layers.serialize` dict) into the replacement. The model builders
 (`keras_shiftinv.models`) and `keras_shiftinv.convert` both call them, so
 they apply the same rule, and adding a method is one edit of `RULES`.
@@ -84,7 +87,7 @@ from keras_shiftinv.layers.polyphase_downsample import MIXING_WIDTHS
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers.spatial_padding_2d import _normalize_pads
 
-CONV_CLASSES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+CONV_CLASSES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 POOL_CLASSES = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 
 
@@ -149,7 +152,7 @@ class Method:
         return self.pool == "aps" or self.align is not None
 
     def strided_conv(self, conv, *, padding="zeros", name=None, pads=None, after_conv=None, filt_size=4):
-        """The rule for a strided `Conv2D` / `DepthwiseConv2D` (any kernel).
+        """The rule for a strided `Conv2D` / `DepthwiseConv2D` / `SeparableConv2D`.
 
         Args:
             conv: the original layer (or its `keras.layers.serialize` dict),
@@ -217,6 +220,15 @@ class Method:
         return self._conv_site(site, x, phase, pool_first=True, **options)
 
     def _conv_site(self, site, x, phase, *, cls, config, padding, name, pads, after, filt_size, pool_first=False):
+        if cls is keras.layers.SeparableConv2D:
+            # The depthwise part is the site; the pointwise part follows it.
+            depthwise, pointwise = _separable_parts(config, name)
+            y, phase = self._conv_site(
+                site, x, phase, cls=keras.layers.DepthwiseConv2D, config=depthwise, padding=padding,
+                name=name, pads=pads, after=None, filt_size=filt_size, pool_first=pool_first,
+            )
+            y = site.add(keras.layers.Conv2D.from_config(pointwise))(y)
+            return (after(y) if after else y), phase
         after = after or (lambda y: y)
         if self.mixing is not None:
             filters = config.get("filters") or x.shape[-1] * config["depth_multiplier"]
@@ -353,6 +365,46 @@ def _describe(op, classes):
             f"Received: data_format={config['data_format']!r}"
         )
     return type(op), config
+
+
+def _separable_parts(config, name):
+    """A `SeparableConv2D` config as `(depthwise, pointwise)` layer configs.
+
+    The depthwise part (named `name`, no bias, no activation) is the strided
+    op; the pointwise part (`<name>_pointwise`, a 1x1 `Conv2D` with the
+    layer's bias and activation) follows at the output resolution, as
+    subsampling commutes with a 1x1 convolution.
+    """
+    shared = {key: config[key] for key in ("trainable", "dtype", "data_format") if key in config}
+    depthwise = {
+        **shared,
+        "name": name,
+        "kernel_size": config["kernel_size"],
+        "strides": config["strides"],
+        "padding": config["padding"],
+        "depth_multiplier": config["depth_multiplier"],
+        "dilation_rate": config["dilation_rate"],
+        "use_bias": False,
+        "depthwise_initializer": config["depthwise_initializer"],
+        "depthwise_regularizer": config["depthwise_regularizer"],
+        "depthwise_constraint": config["depthwise_constraint"],
+    }
+    pointwise = {
+        **shared,
+        "name": f"{name}_pointwise",
+        "filters": config["filters"],
+        "kernel_size": 1,
+        "activation": config["activation"],
+        "use_bias": config["use_bias"],
+        "kernel_initializer": config["pointwise_initializer"],
+        "bias_initializer": config["bias_initializer"],
+        "kernel_regularizer": config["pointwise_regularizer"],
+        "bias_regularizer": config["bias_regularizer"],
+        "activity_regularizer": config["activity_regularizer"],
+        "kernel_constraint": config["pointwise_constraint"],
+        "bias_constraint": config["bias_constraint"],
+    }
+    return depthwise, pointwise
 
 
 def _pad_and_apply(site, x, cls, config, padding, name, pads, strided):

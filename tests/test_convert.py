@@ -153,6 +153,7 @@ def test_small_net_is_exactly_invariant_after_conversion(method):
     converted, report = ks.convert(model, method, padding="circular")
     phases = {site.path: site.phase for site in report.sites}
     assert phases["skip_pool"] == "reuses dw" and phases["projection"] == "reuses down"
+    assert report.circular_invariant is True and report.invariance_breaks == []
     _assert_invariant(converted, 32)
 
 
@@ -170,6 +171,7 @@ def test_resnet50_group_aps_is_exactly_invariant():
     fitted = [s.fit_error for s in report.sites if s.fit_error is not None]
     assert len(fitted) == 7 and max(fitted) < 1e-6  # 1x1 sites and the 7x7 stem fit exactly
     _assert_weights_kept(model, converted, replaced={s.path for s in report.sites})
+    assert report.circular_invariant is True
     _assert_invariant(converted, 64)
     circular_copy, _ = ks.convert(model, "stride", padding="circular")
     _assert_not_invariant(circular_copy, 64)
@@ -300,7 +302,8 @@ def test_applications_blur_of_size_1_is_exact(name):
 def test_applications_aligned_conversions_are_exactly_invariant(name, method):
     model = getattr(keras.applications, name)(weights=None, input_shape=(64, 64, 3), classifier_activation=None)
     _assert_not_invariant(model, 64)
-    converted, _ = ks.convert(model, method, padding="circular")
+    converted, report = ks.convert(model, method, padding="circular")
+    assert report.circular_invariant is True, report.invariance_breaks
     _assert_invariant(converted, 64)
 
 

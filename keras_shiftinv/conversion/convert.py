@@ -9,8 +9,10 @@ from keras import tree
 from keras_shiftinv import methods
 from keras_shiftinv.conversion import fit
 from keras_shiftinv.conversion import graph
+from keras_shiftinv.conversion import invariance
 from keras_shiftinv.conversion.report import ConversionReport
 from keras_shiftinv.conversion.report import SiteRecord
+from keras_shiftinv.errors import UsageError
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding2D
 
@@ -28,27 +30,37 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
     """Replaces every downsampling site of a functional model by one method.
 
     A site is a layer that halves the map: a strided `Conv2D` (any kernel;
-    `"same"`, or `"valid"` after an explicit zero padding) or
-    `DepthwiseConv2D`, or a stride-2 `MaxPooling2D` / `AveragePooling2D`
-    (pool size 1 included), at any depth of nested functional or Sequential
-    models. Each is rewritten by the rule of `keras_shiftinv.methods` for
-    `downsample` (the same rules the model builders use). Every layer not
-    replaced keeps its name and weights. `"blur"` and `"aps"` keep the
-    strided conv's kernel at stride 1; `"group"` / `"conv3d"` modules start
-    from a least-squares fit of `PolyphaseDownsample.fused_kernel` to the
-    strided op written as one convolution over the phase-major `4*C`
-    channels on the half grid (kernel: the smallest that holds every tap),
-    and the report gives each site's relative fit error. With `"-aps"`
-    methods, sites whose outputs meet at one merge node (a residual `Add`)
-    share the phase chosen on the longer (main) branch.
+    `"same"`, or `"valid"` after an explicit zero padding, which other
+    layers may read too), `DepthwiseConv2D` or `SeparableConv2D` (its
+    depthwise part is the site, its pointwise part follows), or a stride-2
+    `MaxPooling2D` / `AveragePooling2D` (pool size 1 included), at any depth
+    of nested functional or Sequential models. Each is rewritten by the rule
+    of `keras_shiftinv.methods` for `downsample` (the same rules the model
+    builders use). Every layer not replaced keeps its name and weights.
+    `"blur"` and `"aps"` keep the strided conv's kernel at stride 1;
+    `"group"` / `"conv3d"` modules start from a least-squares fit of
+    `PolyphaseDownsample.fused_kernel` to the strided op written as one
+    convolution over the phase-major `4*C` channels on the half grid
+    (kernel: the smallest that holds every tap), and the report gives each
+    site's relative fit error. With `"-aps"` methods, sites whose outputs
+    meet at a merge node (a residual `Add`, a `Concatenate`) share one
+    phase, chosen on the longer (main) branch, wherever they read one grid.
+
+    It works in three passes: it finds every site of every nested graph
+    (and refuses, when `strict`, before building anything), builds the new
+    graph (an error there is one line naming the layer), and only then fits
+    the modules' weights.
 
     `convert(model, "blur", filt_size=1)` computes the original function
     (a blur of size 1 is plain subsampling). `padding="circular"` also
     turns every pad of the model circular (`ZeroPadding2D`, `"same"` convs
-    and pools, `ops.pad` nodes); with it, `"aps"`, `"group-aps"` and
-    `"conv3d-aps"` models are exactly invariant to circular shifts of inputs
-    whose sides are multiples of the total stride (docs/design.md,
-    'Converting models').
+    and pools, `ops.pad` nodes) and pads `"valid"` sites so that they give
+    `ceil(H/2)`. With it, an `"aps"`, `"group-aps"` or `"conv3d-aps"`
+    model is exactly invariant to circular shifts of inputs whose sides are
+    multiples of the total stride where `report.circular_invariant` is
+    True; where it is False (a stride-1 `"valid"` conv that shrinks the map,
+    a crop, a flatten, ...), `report.invariance_breaks` names the layers
+    (docs/conversion.md).
 
     Args:
         model: a functional or built Sequential `keras.Model`.
@@ -67,6 +79,11 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
         `(new_model, report)`: a functional `keras.Model` and a
         `ConversionReport` (print it for a table of the sites).
 
+    Raises:
+        ConversionError: (a `ValueError`) a site that cannot convert (when
+            `strict`), or a layer the new graph cannot take; one line, and
+            its `report` lists the sites (`fits_run == 0`).
+
     Example:
     >>> inputs = keras.Input((32, 32, 3))
     >>> x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="down")(inputs)
@@ -79,6 +96,9 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
     True
     >>> report.counts()
     {'found': 1, 'replaced': 1, 'kept': 0, 'refused': 0}
+    >>> aligned, report = convert(model, "aps", padding="circular")
+    >>> report.circular_invariant
+    True
     """
     rule = methods.get(downsample, mixing_width)
     if padding not in PADDINGS:
@@ -93,65 +113,119 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
             f"Received: model={type(model).__name__}"
         )
     converter = _Converter(rule, padding == "circular", filt_size)
-    new_model = converter.convert_model(model, prefix="")
-    report = ConversionReport(
-        model.name, rule.name, padding, converter.records, converter.paddings, converter.notes
-    )
-    if not report.sites:
+    converter.plan(model, prefix="")  # every site of every nested graph; nothing built yet
+    if not converter.sites:
         raise ValueError(
-            "convert() found no downsampling site (a strided Conv2D or DepthwiseConv2D, "
-            f"or a stride-2 MaxPooling2D / AveragePooling2D). Received: model={model.name!r}"
+            "convert() found no downsampling site (a strided Conv2D, DepthwiseConv2D or "
+            "SeparableConv2D, or a stride-2 MaxPooling2D / AveragePooling2D). "
+            f"Received: model={model.name!r}"
         )
-    if strict and report.refused:
-        reasons = "; ".join(f"'{site.path}': {site.reason}" for site in report.refused)
-        raise ValueError(
-            f"convert() cannot convert {len(report.refused)} site(s): {reasons}. "
+    refused = [site for site in converter.sites if site.refusal]
+    if strict and refused:
+        reasons = "; ".join(f"'{site.path}': {site.reason}" for site in converter.records(refused))
+        raise ConversionError(
+            f"convert() cannot convert {len(refused)} site(s): {reasons}. "
             "Pass strict=False to keep them as they are. "
-            f"Received: model={model.name!r}, downsample={rule.name!r}"
+            f"Received: model={model.name!r}, downsample={rule.name!r}",
+            converter.report(model, padding),
         )
+    new_model = converter.build(model, prefix="")  # the new graph; no weights fitted yet
+    breaks = None
+    if converter.circular and rule.chooses_phase:
+        breaks = invariance.invariance_breaks(new_model)
+    converter.fit()
+    report = converter.report(model, padding)
+    if breaks is not None:
+        report.circular_invariant = not breaks
+        report.invariance_breaks = breaks
     return new_model, report
 
 
+class ConversionError(UsageError):
+    """A model `convert` refuses; `report` lists its sites (nothing was fitted)."""
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
+
+
 class _Converter:
-    """Rewrites one graph (and, recursively, the graphs nested in it)."""
+    """Rewrites one graph (and, recursively, the graphs nested in it).
+
+    In three passes: `plan` finds every site of every graph (and why one
+    cannot convert), `build` writes the new graph (weights of the layers it
+    copies included), `fit` gives the replacements their weights (the
+    least-squares fits of the modules), so every refusal comes before a fit.
+    """
 
     def __init__(self, rule, circular, filt_size):
         self.rule = rule
         self.circular = circular
         self.filt_size = filt_size
-        self.records = []
+        self.plans = {}  # id(graph) -> (nodes, readers, {id(node): Site})
+        self.sites = []  # every Site, in graph order (nested graphs where they are called)
         self.paddings = 0
         self.notes = []
+        self.fits_run = 0
         self.clones = {}  # id(original op) -> its copy (shared layers stay shared)
+        self.rewritten = []  # sites whose replacement waits for its weights
 
-    def convert_model(self, model, prefix):
+    # --- pass 1: the plan ----------------------------------------------------
+
+    def plan(self, model, prefix):
         network = graph.graph_of(model)
+        if id(network) in self.plans:
+            return
         nodes = graph.ordered_nodes(network)
         readers = graph.consumers(nodes)
-        sites = self._find_sites(nodes, readers, prefix)
+        sites = self._find_sites(nodes, prefix)
         graph.pair_sites(nodes, sites)
-        absorbed = {
-            id(s.pad_node)
-            for s in sites.values()
-            if s.pad_node is not None and not s.refusal and self.rule.name != "stride"
-        }
+        if self.rule.chooses_phase:
+            graph.unite_sites(nodes, sites, self._rewrites)
+        self.plans[id(network)] = (nodes, readers, sites)
+        for node in nodes:
+            if id(node) in sites:
+                self.sites.append(sites[id(node)])
+            elif graph.graph_of(node.operation) is not None:
+                self.plan(node.operation, f"{prefix}{node.operation.name}/")
+
+    def _rewrites(self, site):
+        return not site.refusal and self.rule.name != "stride"
+
+    # --- pass 2: the new graph -----------------------------------------------
+
+    def build(self, model, prefix):
+        network = graph.graph_of(model)
+        nodes, readers, sites = self.plans[id(network)]
         values = {}
         inputs = tree.map_structure(
             lambda t: self._input_like(t, values), network._inputs_struct
         )
+        absorbed = self._absorbed_pads(sites, readers)
         phases = {}
         pending = [node for node in nodes if id(node) not in absorbed]
         while pending:
             waiting = []
             for node in pending:
                 site = sites.get(id(node))
-                if site is not None and not site.refusal and self.rule.name != "stride":
-                    if not self._rewrite_site(site, values, phases):
+                try:
+                    if site is not None and self._rewrites(site):
+                        if not self._rewrite_site(site, values, phases):
+                            waiting.append(node)
+                    elif all(id(t) in values for t in node.input_tensors):
+                        self._copy_node(node, values, prefix)
+                    else:
                         waiting.append(node)
-                elif all(id(t) in values for t in node.input_tensors):
-                    self._copy_node(node, values, prefix)
-                else:
-                    waiting.append(node)
+                except ConversionError:
+                    raise
+                except Exception as error:  # a Keras error in the new graph: one line, named
+                    raise ConversionError(
+                        f"convert() could not rebuild '{prefix}{node.operation.name}' "
+                        f"({type(node.operation).__name__}) in the converted graph: "
+                        f"{_one_line(error)}. Received: model={model.name!r}, "
+                        f"downsample={self.rule.name!r}",
+                        self.report(model, "circular" if self.circular else None),
+                    ) from error
             if len(waiting) == len(pending):
                 raise ValueError(  # should not happen: a cycle or a missing tensor
                     "convert() could not order the graph. "
@@ -159,10 +233,23 @@ class _Converter:
                 )
             pending = waiting
         outputs = tree.map_structure(lambda t: values[id(t)], network._outputs_struct)
-        self._record(sites.values())
         return keras.Model(inputs, outputs, name=model.name)
 
-    # --- the graph ---------------------------------------------------------
+    def _absorbed_pads(self, sites, readers):
+        """Explicit pad nodes that every reader (a rewritten site) pads for itself."""
+        absorbed = set()
+        for site in sites.values():
+            if site.pad_node is None or not self._rewrites(site):
+                continue
+            pad_readers = readers.get(id(site.pad_node.outputs[0]), [])
+            if all(
+                id(reader) in sites
+                and sites[id(reader)].pad_node is site.pad_node
+                and self._rewrites(sites[id(reader)])
+                for reader in pad_readers
+            ):
+                absorbed.add(id(site.pad_node))
+        return absorbed
 
     def _input_like(self, tensor, values):
         name = tensor._keras_history.operation.name
@@ -170,7 +257,7 @@ class _Converter:
         values[id(tensor)] = new
         return new
 
-    def _find_sites(self, nodes, readers, prefix):
+    def _find_sites(self, nodes, prefix):
         sites = {}
         for node in nodes:
             op = node.operation
@@ -178,7 +265,7 @@ class _Converter:
                 continue
             path = prefix + op.name
             if max(graph.strides_of(op)) > 1 and graph.kernel_of(op)[0] is not None:
-                site = graph.describe_site(node, path, readers)
+                site = graph.describe_site(node, path)
                 if not site.refusal:
                     self._settle_pads(site, node)
                 sites[id(node)] = site
@@ -202,7 +289,8 @@ class _Converter:
             # blur / aps keep the model's own pad and run the layer "valid".
             site.pad_node, site.pads = None, ((0, 0), (0, 0))
             site.input_tensor = node.input_tensors[0]
-        if module and self.rule.name != "stride":
+        if module and self.rule.name != "stride" and not self.circular:
+            # With circular padding every site gives ceil(H/2), as blur / aps do.
             _, h, w, _ = site.input_tensor.shape
             out = node.outputs[0].shape[1:3]
             half = tuple(None if n is None else (n + 1) // 2 for n in (h, w))
@@ -218,7 +306,7 @@ class _Converter:
         if graph.graph_of(op) is not None:
             key = id(op)
             if key not in self.clones:
-                self.clones[key] = self.convert_model(op, prefix=f"{prefix}{op.name}/")
+                self.clones[key] = self.build(op, prefix=f"{prefix}{op.name}/")
             outputs = self.clones[key](*args, **kwargs)
         elif self.circular and graph.explicit_pads(node) is not None:
             pads = graph.explicit_pads(node)
@@ -258,6 +346,18 @@ class _Converter:
             copy._shiftinv_weights_copied = True
         return outputs
 
+    # --- pass 3: the weights, and the report ---------------------------------
+
+    def fit(self):
+        for site in self.rewritten:
+            site.fit_error, site.note = self._transfer(site)
+
+    def report(self, model, padding):
+        return ConversionReport(
+            model.name, self.rule.name, padding, self.records(self.sites), self.paddings,
+            list(self.notes), fits_run=self.fits_run,
+        )
+
     # --- the sites ---------------------------------------------------------
 
     def _rewrite_site(self, site, values, phases):
@@ -281,7 +381,7 @@ class _Converter:
         mode = "circular" if self.circular else site.pad_mode
         options = {"padding": mode, "name": layer.name, "filt_size": self.filt_size}
         rule = self.rule
-        if kind in ("conv", "depthwise"):
+        if kind in ("conv", "depthwise", "separable"):
             shortcut = site.chooser is not None and site.kernel == (1, 1)
             if rule.mixing is not None and not shortcut:
                 size = fit.half_grid_target(np.zeros((kh, kw, 1, 1)), top, left)[1]
@@ -296,26 +396,35 @@ class _Converter:
         phases[id(site)] = index
         values[id(site.node.outputs[0])] = y
         site.replacement = replacement.layers
-        site.fit_error, site.note = self._transfer(site, replacement.layers)
+        self.rewritten.append(site)
         return True
 
-    def _transfer(self, site, layers):
-        """Weights of the replacement's main layer: copied, or fitted."""
-        main = next((layer for layer in layers if layer.name == site.layer.name), None)
+    def _transfer(self, site):
+        """Weights of the replacement: copied, or fitted (the module)."""
+        layers = {layer.name: layer for layer in site.replacement}
+        main = layers.get(site.layer.name)
+        weights = site.layer.get_weights()
+        if site.kind == "separable":  # [depthwise kernel, pointwise kernel, (bias)]
+            layers[f"{site.layer.name}_pointwise"].set_weights(weights[1:])
+            weights = weights[:1]
         if isinstance(main, PolyphaseDownsample):
+            self.fits_run += 1
             return fit_module(main, site)
         if main is not None and main.weights:
-            main.set_weights(site.layer.get_weights())
+            main.set_weights(weights)
         return None, ""
 
-    def _record(self, sites):
+    def records(self, sites):
+        records = []
         for site in sites:
             replaced = site.replacement
             status = "refused" if site.refusal else "kept" if replaced is None else "replaced"
+            if status == "kept" and self._rewrites(site):
+                status = "planned"  # the conversion stopped before this site
             phase = ""
             if replaced is not None and self.rule.chooses_phase:
                 phase = f"reuses {site.chooser.path}" if site.chooser else "chooses"
-            self.records.append(SiteRecord(
+            records.append(SiteRecord(
                 path=site.path,
                 layer=type(site.layer).__name__,
                 kernel=tuple(site.kernel),
@@ -326,6 +435,12 @@ class _Converter:
                 phase=phase,
                 reason=site.refusal or site.note,
             ))
+        return records
+
+
+def _one_line(error):
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _pads_inside(layer):
@@ -350,6 +465,8 @@ def site_target(site, channels):
     if site.kind == "depthwise":
         bias = layer.bias.numpy() if layer.use_bias else None
         return layer.kernel.numpy(), True, bias, ""
+    if site.kind == "separable":  # the depthwise part; the pointwise conv follows
+        return layer.depthwise_kernel.numpy(), True, None, ""
     kh, kw = site.kernel
     if site.kind == "max_pool" and kh * kw > 1:
         # A 2x2 average on the strided pool's grid (the four phases at a=0).

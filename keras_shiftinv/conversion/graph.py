@@ -10,6 +10,7 @@ from keras_shiftinv.methods import same_pads
 SITE_TYPES = {
     keras.layers.Conv2D: "conv",
     keras.layers.DepthwiseConv2D: "depthwise",
+    keras.layers.SeparableConv2D: "separable",
     keras.layers.MaxPooling2D: "max_pool",
     keras.layers.AveragePooling2D: "avg_pool",
 }
@@ -21,8 +22,8 @@ class Site:
 
     `pads` are the `((top, bottom), (left, right))` rows and columns the
     strided layer sees before its input (from `"same"` or from an explicit
-    padding node `pad_node` that only it reads); `input_tensor` is the tensor
-    before that padding.
+    padding node `pad_node`, which other layers may read too: NASNet pads
+    once for three pools); `input_tensor` is the tensor before that padding.
     """
 
     node: object
@@ -115,7 +116,7 @@ def explicit_pads(node):
     return None
 
 
-def describe_site(node, path, readers):
+def describe_site(node, path):
     """A `Site` for a strided layer node; `refusal` says why it cannot convert."""
     layer = node.operation
     kind = next((k for cls, k in SITE_TYPES.items() if type(layer) is cls), None)
@@ -136,13 +137,13 @@ def describe_site(node, path, readers):
         site.refusal = f"dilation_rate {layer.dilation_rate}"
     elif getattr(layer, "data_format", "channels_last") != "channels_last":
         site.refusal = "data_format='channels_first'"
-    elif kind in ("conv", "depthwise") and getattr(layer, "groups", 1) != 1:
+    elif kind == "conv" and getattr(layer, "groups", 1) != 1:
         site.refusal = f"grouped convolution (groups={layer.groups})"
     if site.refusal:
         return site
     before = producer(site.input_tensor)
     pads = None if before is None else explicit_pads(before)
-    if layer.padding == "valid" and pads and len(readers.get(id(site.input_tensor), [])) == 1:
+    if layer.padding == "valid" and pads:
         site.pad_node = before
         site.pad_mode = getattr(before.operation, "mode", "zeros")
         site.pad_mode = site.pad_mode if site.pad_mode in ("reflect", "circular") else "zeros"
@@ -206,3 +207,69 @@ def pair_sites(nodes, site_of):
             follower.chooser = chooser
             chooser.followers.append(follower)
 
+
+
+def unite_sites(nodes, site_of, active):
+    """Makes sites that meet on one grid share one chooser (beyond `pair_sites`).
+
+    Follows each tensor's grid: the graph's input grid, or the group of
+    sites (one chooser and its followers) that made it; a nested model's
+    output is a grid of its own. Two groups are united (the later follows
+    the earlier group's chooser) where their maps meet at a merge node, or
+    where `pair_sites` paired sites that read different groups' grids, if
+    their own input grids can be united the same way, recursively, with one
+    stride. NASNet's reduction cells need it: maps from different branches
+    are added, and each branch's sites would otherwise choose their own
+    phase, putting the added maps on different grids after a shift.
+    `active(site)`: whether the site is rewritten.
+    """
+    order = {id(site): i for i, site in enumerate(site_of.values())}
+    sites = {id(site): site for site in site_of.values()}
+    parent = {}  # group key -> the group it joined
+    reads = {}  # group key -> the grid its sites read
+
+    def find(token):
+        if token[0] != "site":
+            return token
+        key = token[1]
+        while key in parent:
+            key = parent[key]
+        return ("site", key)
+
+    def unite(a, b):
+        a, b = find(a), find(b)
+        if a == b:
+            return True
+        if a[0] != "site" or b[0] != "site" or sites[a[1]].stride != sites[b[1]].stride:
+            return False
+        if a[1] not in reads or b[1] not in reads or not unite(reads[a[1]], reads[b[1]]):
+            return False
+        master, other = sorted((sites[a[1]], sites[b[1]]), key=lambda site: order[id(site)])
+        for follower in [other, *other.followers]:
+            follower.chooser = master
+            master.followers.append(follower)
+        other.followers = []
+        parent[id(other)] = id(master)
+        return True
+
+    grid = {}  # id(tensor) -> ("input",), ("site", group key) or ("nested", id(node))
+    for node in nodes:
+        inputs = [grid.get(id(t), ("input",)) for t in node.input_tensors]
+        site = site_of.get(id(node))
+        if site is not None and active(site):
+            key = find(("site", id(site.chooser or site)))[1]
+            read = grid.get(id(site.input_tensor), ("input",))
+            if key in reads:
+                unite(reads[key], read)
+            else:
+                reads[key] = read
+            out = ("site", key)
+        elif graph_of(node.operation) is not None:
+            out = ("nested", id(node))
+        else:
+            maps = [token for tensor, token in zip(node.input_tensors, inputs) if len(tensor.shape) == 4]
+            for token in maps[1:]:
+                unite(maps[0], token)
+            out = inputs[0] if inputs else ("input",)
+        for tensor in node.outputs:
+            grid[id(tensor)] = out

@@ -12,7 +12,9 @@ class SiteRecord:
         layer: the original layer's class name.
         kernel: `(kh, kw)` kernel or pool size.
         stride: its stride.
-        status: `"replaced"`, `"kept"` (method `"stride"`) or `"refused"`.
+        status: `"replaced"`, `"kept"` (method `"stride"`) or `"refused"`;
+            `"planned"` in the report of a `ConversionError` (the conversion
+            stopped before it).
         replacement: the layers that replace it, by class, in order.
         fit_error: relative Frobenius error of the fitted module's folded
             kernel against the original op written as a half-grid convolution
@@ -43,6 +45,16 @@ class ConversionReport:
         sites: one `SiteRecord` per site found.
         paddings_made_circular: how many pads were turned circular.
         notes: anything else the user should know (one line each).
+        circular_invariant: for the aligned methods (`"aps"`, `"group-aps"`,
+            `"conv3d-aps"`) with `padding="circular"`: True if the converted
+            model's outputs are exactly invariant to circular shifts of
+            inputs whose sides are multiples of the total stride, False if
+            not; None for the other methods and paddings. Established by a
+            check of the converted graph (`invariance_breaks`).
+        invariance_breaks: where `circular_invariant` is False, the layers
+            that break it, one `"path (Class): reason"` line each.
+        fits_run: how many least-squares fits of a module ran (0 in the
+            report of a refused conversion: refusals come first).
 
     Example:
     >>> report = ConversionReport("m", "blur", None, [SiteRecord("conv", "Conv2D", (3, 3), 2, "replaced", "Conv2D, BlurPool2D")])
@@ -56,6 +68,9 @@ class ConversionReport:
     sites: list
     paddings_made_circular: int = 0
     notes: list = dataclasses.field(default_factory=list)
+    circular_invariant: bool = None
+    invariance_breaks: list = dataclasses.field(default_factory=list)
+    fits_run: int = 0
 
     def counts(self):
         statuses = [site.status for site in self.sites]
@@ -103,4 +118,7 @@ class ConversionReport:
         for row in [header] + rows:
             lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
         lines.extend(f"note: {note}" for note in self.notes)
+        if self.circular_invariant is not None:
+            lines.append(f"circular_invariant: {self.circular_invariant}")
+            lines.extend(f"  not invariant: {line}" for line in self.invariance_breaks)
         return "\n".join(lines)
