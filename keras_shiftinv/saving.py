@@ -94,15 +94,80 @@ def save_model(model, path, metadata=None):
     return atomic_write(path, write)
 
 
+MAX_METADATA_BYTES = 16 * 2**20  # the metadata member's size cap: 21k ImageNet class names take < 1 MB
+# Known metadata keys -> (check, what is expected). Other keys (training config, run state) pass unchecked.
+METADATA_SCHEMA = {
+    "class_names": (lambda v: isinstance(v, list) and all(map(_is_clean_name, v)),
+                    "a list of class names (strings without control characters)"),
+    "image_size": (lambda v: _is_side(v) or (isinstance(v, list) and len(v) == 2 and all(map(_is_side, v))),
+                   "a positive integer or a pair of them"),
+    "dataset": (lambda v: isinstance(v, str), "a string"),
+    "epoch": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative integer"),
+    "state": (lambda v: isinstance(v, dict), "an object"),
+    "config": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _is_side(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**16
+
+
+def _is_clean_name(name):
+    return isinstance(name, str) and bool(name) and not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name)
+
+
+def check_metadata(metadata, path="metadata"):
+    """Raises a one-line `UsageError` unless `metadata` is a dict whose known keys have the right types."""
+    if not isinstance(metadata, dict):
+        raise UsageError(f"{path}: the {METADATA_MEMBER} member is not a JSON object "
+                         f"(got {type(metadata).__name__})")
+    for key, (check, expected) in METADATA_SCHEMA.items():
+        if key in metadata and not check(metadata[key]):
+            shown = repr(metadata[key])
+            raise UsageError(f"{path}: metadata {key!r} must be {expected}; got {shown[:80]}")
+    return metadata
+
+
+def check_keras_file(path):
+    """A one-line `UsageError` for a path that cannot be a `.keras` file: missing, not a file, empty."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UsageError(f"model file not found: {path}")
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory; expected a .keras file")
+    if not os.path.isfile(path):
+        raise UsageError(f"{path} is not a regular file; expected a .keras file")
+    if os.path.getsize(path) == 0:
+        raise UsageError(f"{path} is empty (0 bytes); expected a .keras file")
+    return path
+
+
 def read_metadata(path):
-    """The metadata dict stored by `save_model` in a `.keras` file ({} if none)."""
+    """The metadata dict stored by `save_model` in a `.keras` file ({} if none).
+
+    The member is size-checked (`MAX_METADATA_BYTES`, from the zip directory,
+    before reading) and its known keys type-checked (`METADATA_SCHEMA`); a
+    violation is a one-line `UsageError`.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             if METADATA_MEMBER not in archive.namelist():
                 return {}
-            return json.loads(archive.read(METADATA_MEMBER))
-    except (OSError, zipfile.BadZipFile, ValueError) as e:
+            size = archive.getinfo(METADATA_MEMBER).file_size
+            if size > MAX_METADATA_BYTES:
+                raise UsageError(f"{path}: the {METADATA_MEMBER} member is {size} bytes, above the limit of "
+                                 f"{MAX_METADATA_BYTES}")
+            with archive.open(METADATA_MEMBER) as member:
+                text = member.read(MAX_METADATA_BYTES + 1)  # file_size can lie; never read more
+            if len(text) > MAX_METADATA_BYTES:
+                raise UsageError(f"{path}: the {METADATA_MEMBER} member is above the limit of "
+                                 f"{MAX_METADATA_BYTES} bytes")
+            metadata = json.loads(text)
+    except UsageError:
+        raise
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, EOFError) as e:
         raise UsageError(f"{path} is not a readable .keras file ({type(e).__name__})") from None
+    return check_metadata(metadata, path)
 
 
 def load_model(path, compile=True):

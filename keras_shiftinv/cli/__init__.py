@@ -11,6 +11,8 @@ from keras_shiftinv.cli import predict
 from keras_shiftinv.cli import segment
 from keras_shiftinv.cli import table1
 from keras_shiftinv.cli import train
+from keras_shiftinv.cli._errors import os_error_line
+from keras_shiftinv.cli._errors import print_os_error
 from keras_shiftinv.errors import UsageError
 
 COMMANDS = (train, evaluate, table1, export, segment, finetune, predict)
@@ -33,6 +35,12 @@ def main(argv=None):
         args.func(args)
     except UsageError as e:
         print(f"shiftinv {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # disk full, read-only, no permission: one line (cli/_errors.py)
+        line = os_error_line(e)
+        if line is None:
+            raise
+        print_os_error(args.command, line)
         return 2
     return 0
 

@@ -23,7 +23,19 @@ def add_parser(sub):
 
 
 def run(args):
+    import os
+
+    from keras_shiftinv.errors import UsageError
     from keras_shiftinv.evaluation import evaluate_models
+
+    seen = {}
+    for path in args.models:  # one report row per model: the same file twice would overwrite a row
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"{path} is given twice (as {seen[key]!r} and {path!r}); list each model once")
+        seen[key] = path
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
 
     evaluate_models(
         args.models, args.dataset, out=args.out, data_dir=args.data_dir, manual_dir=args.manual_dir,

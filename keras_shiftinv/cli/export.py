@@ -15,20 +15,31 @@ def add_parser(sub):
     p.add_argument("--preprocessing", choices=("imagenet", "fashion_mnist", "fashion_mnist_photo"),
                    help="the in-graph image transform; default: that of the model's training data")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    p.add_argument("--max-pixels", type=positive_int, default=None,
+                   help="serving_default refuses larger images (width x height), before decoding them "
+                        "(default: 40000000)")
     p.set_defaults(func=run)
 
 
 def run(args):
     from keras_shiftinv.export import FORMATS
     from keras_shiftinv.export.publish import check_destination
+    from keras_shiftinv.saving import check_keras_file
     from keras_shiftinv.saving import load_model
     from keras_shiftinv.saving import read_metadata
 
     try:
         check_destination(args.export_dir, args.version, args.overwrite)  # before the slow part
+        check_keras_file(args.model)
+        metadata = read_metadata(args.model)
         model = load_model(args.model, compile=False)
-        kwargs = dict(version=args.version, overwrite=args.overwrite, metadata=read_metadata(args.model),
+        kwargs = dict(version=args.version, overwrite=args.overwrite, metadata=metadata,
                       preprocessing=args.preprocessing)
+        if args.max_pixels is not None:
+            if args.format != "saved_model":
+                raise UsageError("--max-pixels applies to --format saved_model only (LiteRT and ONNX take "
+                                 "decoded images)")
+            kwargs["max_pixels"] = args.max_pixels
         path = FORMATS[args.format](model, args.export_dir, **kwargs)
     except FileExistsError:
         raise UsageError(

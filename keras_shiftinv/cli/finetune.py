@@ -2,6 +2,7 @@
 
 import os
 
+from keras_shiftinv.cli._args import positive_int
 from keras_shiftinv.methods import METHODS
 
 
@@ -10,8 +11,8 @@ def add_parser(sub):
     p.add_argument("--out", default="results/finetune", help="folder for results.json/.md and the runs")
     p.add_argument("--base", help="a trained stride model (.keras); default: train one into OUT/base")
     p.add_argument("--methods", nargs="+", choices=[m for m in METHODS if m != "stride"])
-    p.add_argument("--train-examples", type=int, default=6000)
-    p.add_argument("--eval-examples", type=int, default=1000)
+    p.add_argument("--train-examples", type=positive_int, default=6000)
+    p.add_argument("--eval-examples", type=positive_int, default=1000)
     p.add_argument("--base-epochs", type=int, default=3)
     p.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs (also the from-scratch budget)")
     p.add_argument("--finetune-learning-rate", type=float, default=0.05)
@@ -20,9 +21,12 @@ def add_parser(sub):
 
 
 def run(args):
+    from keras_shiftinv.errors import UsageError
     from keras_shiftinv.experiments.finetune import FinetuneConfig
     from keras_shiftinv.experiments.finetune import run_finetune
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
     config = FinetuneConfig(
         base=args.base, train_examples=args.train_examples, eval_examples=args.eval_examples,
         base_epochs=args.base_epochs, epochs=args.epochs,

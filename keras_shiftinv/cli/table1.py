@@ -21,9 +21,12 @@ def add_parser(sub):
 
 
 def run(args):
+    from keras_shiftinv.errors import UsageError
     from keras_shiftinv.experiments.table1 import Table1Config
     from keras_shiftinv.experiments.table1 import run_table1
 
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
     overrides = {"data_dir": args.data_dir, "dataset": args.dataset}
     if args.variants:
         overrides["variants"] = tuple(args.variants)

@@ -33,7 +33,13 @@ def add_parser(sub):
 
 
 def run(args):
+    import os
+
+    from keras_shiftinv.errors import UsageError
     from keras_shiftinv.training import train
+
+    if args.model_dir and os.path.exists(args.model_dir) and not os.path.isdir(args.model_dir):
+        raise UsageError(f"--model-dir {args.model_dir} is a file, not a folder; pick another --model-dir")
 
     names = [f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
     result = train(TrainConfig(**{name: getattr(args, name) for name in names}), overwrite=args.overwrite)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
+from keras_shiftinv.data.transforms import MAX_PIXELS
 from keras_shiftinv.data.transforms import preprocess
 from keras_shiftinv.errors import DataError
 
@@ -21,7 +22,8 @@ def scan_image_folder(directory):
     Reads file names only (no image is opened). The tree must have at least
     two class subfolders, each holding at least one image (any depth below
     it); class folder names must be valid UTF-8 (they become the model's
-    class names). File names may be any bytes: `paths` hold them as
+    class names) without control characters (a newline would break
+    `predict`'s output and LiteRT's `labels.txt`). File names may be any bytes: `paths` hold them as
     `os.listdir` returns them.
 
     Args:
@@ -51,6 +53,10 @@ def scan_image_folder(directory):
             raise DataError(
                 f"class folder name is not valid UTF-8: {os.path.join(directory, name)!r}; rename it"
             ) from None
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):  # a newline would split labels.txt and output
+            raise DataError(
+                f"class folder name has a control character: {os.path.join(directory, name)!r}; rename it"
+            )
     if len(class_names) < 2:
         raise DataError(
             f"{directory} has one class subfolder ({class_names[0]!r}); a classifier needs at least two"
@@ -80,7 +86,8 @@ def find_unreadable(paths, threads=8):
     Every image is decoded in full (JPEGs at 1/8 scale, which still reads the
     whole compressed stream), so a truncated file is found here and not in
     the middle of an epoch. Bit depths below 8 (e.g. 1-bit BMP), which
-    TensorFlow's decoder rejects, count as unreadable too. Results are kept
+    TensorFlow's decoder rejects, and images above `transforms.MAX_PIXELS`
+    (read from the header, never decoded) count as unreadable too. Results are kept
     per process for files whose size and modification time are unchanged.
     """
     with ThreadPoolExecutor(threads) as pool:
@@ -105,6 +112,8 @@ DECODABLE = ("JPEG", "MPO", "PNG", "BMP", "GIF")  # Pillow's names of what tf.io
 def _decode_check(path):
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:  # from the header, before anything is decoded
+                return False
             if image.format in ("JPEG", "MPO"):
                 image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()

@@ -14,6 +14,8 @@ from keras_shiftinv.data.fashion_mnist_photo import MEAN as PHOTO_MEAN
 from keras_shiftinv.data.fashion_mnist_photo import STD as PHOTO_STD
 from keras_shiftinv.data.transforms import center_crop
 from keras_shiftinv.data.transforms import normalize
+from keras_shiftinv.data.transforms import resize_size_for
+from keras_shiftinv.data.transforms import thin
 
 PREPROCESSINGS = ("imagenet", "fashion_mnist", "fashion_mnist_photo")
 # The package's dataset names -> the preprocessing of their evaluation images.
@@ -56,10 +58,22 @@ def resolve(preprocessing=None, dataset=None):
     return preprocessing
 
 
+def needed_side(preprocessing, image_size):
+    """The side the transform resizes to: the short side for ImageNet, both sides otherwise.
+
+    Images far above it are thinned in uint8 before any float copy is made
+    (`data.transforms.thin`).
+    """
+    return {"imagenet": resize_size_for(image_size), "fashion_mnist": 28,
+            "fashion_mnist_photo": PADDED_SIZE}[resolve(preprocessing)]
+
+
 def image_transform(preprocessing, image_size):
     """`fn(image) -> float32 (image_size, image_size, 3)` for one RGB image.
 
-    `image` is `(H, W, 3)` in the 0..255 range (uint8 or float), any size:
+    `image` is `(H, W, 3)` in the 0..255 range (uint8 or float), any size; one
+    more than `OVERSAMPLE` (4) times larger than `needed_side` is first
+    thinned to every k-th row and column (`data.transforms.thin`):
     - `"imagenet"`: resize the short side to `256/224 * image_size`, center
       crop, ImageNet mean/std (`data.transforms.center_crop`, `normalize`).
     - `"fashion_mnist"`: grey (BT.601 luma), resized to 28x28 unless it is,
@@ -73,7 +87,7 @@ def image_transform(preprocessing, image_size):
     border = (PADDED_SIZE - 28) // 2
 
     def sized(image, side):
-        image = tf.cast(image, tf.float32)
+        image = tf.cast(thin(image, side), tf.float32)
         same = tf.reduce_all(tf.shape(image)[:2] == side)
         return tf.cond(same, lambda: image, lambda: tf.image.resize(image, (side, side), antialias=True))
 
@@ -81,7 +95,7 @@ def image_transform(preprocessing, image_size):
         return normalize(center_crop(image, image_size))
 
     def fashion_mnist(image):
-        image = tf.cast(image, tf.float32)
+        image = tf.cast(thin(image, 28), tf.float32)  # thinned first: no full-size float copy
         luma = tf.reduce_sum(image * tf.constant(LUMA), axis=-1, keepdims=True)
         is_grey = tf.reduce_all(image == image[..., :1])
         grey = tf.where(is_grey, image[..., :1], luma)  # grey images stay bit-exact

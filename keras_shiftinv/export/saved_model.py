@@ -3,8 +3,12 @@
 import keras
 import tensorflow as tf
 
-from keras_shiftinv.data.transforms import _decode
+from keras_shiftinv.data.transforms import MAX_PIXELS
+from keras_shiftinv.data.transforms import decode_bounded
+from keras_shiftinv.data.transforms import header_size
+from keras_shiftinv.data.transforms import size_problem
 from keras_shiftinv.export.preprocessing import image_transform
+from keras_shiftinv.export.preprocessing import needed_side
 from keras_shiftinv.export.publish import publish
 from keras_shiftinv.export.spec import ServingSpec
 
@@ -32,30 +36,44 @@ def classify(model, spec):
     return fn
 
 
-def decode_batch(image_bytes, transform, image_size):
+def decode_batch(image_bytes, transform, image_size, need, max_pixels=MAX_PIXELS):
     """Encoded images `[N]` -> preprocessed float32 `(N, S, S, 3)`.
 
-    Each image is decoded and transformed in a `tf.data` pipeline that drops
-    the ones that fail; if any did, the call fails with one message naming
-    the first such index (`image_bytes[i] ...`), the server keeps running.
+    Each image's size is read from its header first; one above `max_pixels`
+    or of an unknown format is not decoded at all. The others are decoded
+    (`data.transforms.decode_bounded`, thinned for a short side of `need`) and
+    transformed in a `tf.data` pipeline that drops the ones that fail. If any
+    image was refused or failed, the call fails with one message naming the
+    first such index (`image_bytes[i] is too large: WxH pixels ...` or
+    `image_bytes[i] is not a decodable ...`); the server keeps running.
     """
     n = tf.shape(image_bytes)[0]
+    blank = tf.zeros([image_size, image_size, 3], tf.float32)
 
     def load(index, encoded):
-        return index, transform(_decode(encoded))
+        size = header_size(encoded)
+        problem = size_problem(size, max_pixels)
+        image = tf.cond(tf.equal(problem, 0), lambda: transform(decode_bounded(encoded, need, max_pixels)),
+                        lambda: blank)
+        return index, problem, size, image
 
     ds = tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
-    empty = tf.data.Dataset.from_tensors(
-        (tf.zeros([0], tf.int32), tf.zeros([0, image_size, image_size, 3], tf.float32))
-    )
-    indices, images = ds.batch(tf.cast(tf.maximum(n, 1), tf.int64)).concatenate(empty).take(1).get_single_element()
-    decoded = tf.scatter_nd(indices[:, None], tf.ones_like(indices), [n])  # 1 where decoded
-    first_bad = tf.argmin(tf.concat([decoded, [0]], 0), output_type=tf.int32)
-    message = tf.strings.format(
-        "image_bytes[{}] is not a decodable JPEG, PNG, GIF or BMP image", first_bad, summarize=-1
-    )
-    check = tf.debugging.Assert(tf.equal(tf.size(indices), n), [message])
+    empty = tf.data.Dataset.from_tensors((tf.zeros([0], tf.int32), tf.zeros([0], tf.int32),
+                                          tf.zeros([0, 2], tf.int64), tf.zeros([0, image_size, image_size, 3])))
+    batch = ds.batch(tf.cast(tf.maximum(n, 1), tf.int64)).concatenate(empty).take(1).get_single_element()
+    indices, problems, sizes, images = batch
+    # Per index: 0 decoded, 1 unknown format, 2 too large, 3 failed to decode (dropped by ignore_errors).
+    status = tf.tensor_scatter_nd_update(tf.fill([n], 3), indices[:, None], problems)
+    size = tf.tensor_scatter_nd_update(tf.zeros([n, 2], tf.int64), indices[:, None], sizes)
+    first_bad = tf.argmax(tf.concat([tf.cast(status != 0, tf.int32), [1]], 0), output_type=tf.int32)
+    bad_size = tf.gather(tf.concat([size, [[0, 0]]], 0), first_bad)
+    too_large = tf.strings.format(
+        "image_bytes[{}] is too large: {}x{} pixels (width x height), above the limit of " + f"{max_pixels} pixels",
+        (first_bad, bad_size[1], bad_size[0]))
+    undecodable = tf.strings.format("image_bytes[{}] is not a decodable JPEG, PNG, GIF or BMP image", first_bad)
+    message = tf.where(tf.equal(tf.gather(tf.concat([status, [0]], 0), first_bad), 2), too_large, undecodable)
+    check = tf.debugging.Assert(tf.reduce_all(tf.equal(status, 0)), [message])
     with tf.control_dependencies([check]):
         return tf.identity(images)
 
@@ -68,8 +86,10 @@ def add_serving_endpoints(archive, model, spec):
     transform = image_transform(spec.preprocessing, side)
     pixels = tf.TensorSpec((side, side, 3), tf.float32)
 
+    need = needed_side(spec.preprocessing, side)
+
     def serve_bytes(image_bytes):
-        return run(decode_batch(image_bytes, transform, side))[0]
+        return run(decode_batch(image_bytes, transform, side, need, spec.max_pixels))[0]
 
     def serve_uint8(images):
         return run(tf.map_fn(transform, images, fn_output_signature=pixels))[0]
@@ -84,12 +104,13 @@ def add_serving_endpoints(archive, model, spec):
 
 
 def export_saved_model(model, export_dir, version=1, *, class_names=None, preprocessing=None, image_size=None,
-                       from_logits=True, overwrite=False, metadata=None):
+                       from_logits=True, overwrite=False, metadata=None, max_pixels=MAX_PIXELS):
     """Writes `model` as a TF Serving SavedModel into `<export_dir>/<version>/`.
 
     Signatures (docs/design.md, "Export and serving"):
     - `serving_default`: `image_bytes` (string `[None]`, each a JPEG, PNG,
-      GIF or BMP of any size, grey, RGB or RGBA) -> `probabilities`
+      GIF or BMP of at most `max_pixels`, grey, RGB or RGBA; WebP and other
+      formats are refused) -> `probabilities`
       (float32 `[None, K]`), `classes` (int32 `[None, k]`, top-k, k =
       min(5, K)) and `class_names` (string `[None, k]`).
     - `serve_uint8`: `images` (uint8 `[None, None, None, 3]`, any size) ->
@@ -116,6 +137,9 @@ def export_saved_model(model, export_dir, version=1, *, class_names=None, prepro
             until the new one is complete).
         metadata: the dict `saving.read_metadata` returned for the model's
             `.keras` file (`class_names`, `dataset`, `image_size`), if any.
+        max_pixels: `serving_default` refuses an image whose header says
+            it has more pixels (width x height) than this, before decoding
+            it; default 40 million (`data.transforms.MAX_PIXELS`).
 
     Returns:
         The path of the written version folder.
@@ -129,7 +153,7 @@ def export_saved_model(model, export_dir, version=1, *, class_names=None, prepro
     TensorShape([1, 2])
     """
     spec = ServingSpec.for_model(model, metadata, class_names=class_names, preprocessing=preprocessing,
-                                 image_size=image_size, from_logits=from_logits)
+                                 image_size=image_size, from_logits=from_logits, max_pixels=max_pixels)
 
     def write(tmp_dir):
         archive = keras.export.ExportArchive()

@@ -4,6 +4,7 @@ import dataclasses
 
 import keras
 
+from keras_shiftinv.data.transforms import MAX_PIXELS
 from keras_shiftinv.export.preprocessing import resolve
 
 
@@ -16,12 +17,15 @@ class ServingSpec:
         preprocessing: one of `preprocessing.PREPROCESSINGS`.
         image_size: int, the side of the model's (cropped) input.
         from_logits: whether the model outputs logits (else probabilities).
+        max_pixels: int, the largest image (width x height) that
+            `serving_default` decodes.
     """
 
     class_names: tuple
     preprocessing: str
     image_size: int
     from_logits: bool = True
+    max_pixels: int = MAX_PIXELS
 
     @property
     def top_k(self):
@@ -29,7 +33,7 @@ class ServingSpec:
 
     @classmethod
     def for_model(cls, model, metadata=None, *, class_names=None, preprocessing=None, image_size=None,
-                  from_logits=True):
+                  from_logits=True, max_pixels=MAX_PIXELS):
         """The spec of `model`: explicit arguments first, then its stored metadata.
 
         Args:
@@ -42,6 +46,7 @@ class ServingSpec:
             image_size: int, or None for the metadata's (else the model's
                 static input side).
             from_logits: whether the model outputs logits.
+            max_pixels: positive int, the pixel budget of `serving_default`.
         """
         if not isinstance(model, keras.Model):
             raise TypeError(f"`model` must be a keras.Model. Received: model={model!r}")
@@ -60,11 +65,19 @@ class ServingSpec:
                 f"The model has {num_classes} classes but {len(names)} class names were given. "
                 f"Received: class_names={list(names)}"
             )
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ValueError(f"`max_pixels` must be a positive integer. Received: max_pixels={max_pixels!r}")
         side = image_size or metadata.get("image_size") or input_shape[1]
-        if side is None or (input_shape[1] not in (None, side)) or (input_shape[2] not in (None, side)):
+        if side is None:
             raise ValueError(
-                "Pass `image_size`: the model's input side is unknown or differs. "
-                f"Received: image_size={image_size}, input_shape={input_shape}"
+                "The model's input side is unknown (its input shape has no height and width and its metadata "
+                f"has no image_size); pass image_size. Received: image_size={image_size}, input_shape={input_shape}"
+            )
+        if input_shape[1] not in (None, side) or input_shape[2] not in (None, side):
+            source = "the image_size argument" if image_size else "the image_size in the model's metadata"
+            raise ValueError(
+                f"{source} ({side}) differs from the model's input side ({input_shape[1]}x{input_shape[2]}). "
+                f"Received: image_size={side}, input_shape={input_shape}"
             )
         prep = resolve(preprocessing, metadata.get("dataset"))
-        return cls(names, prep, int(side), bool(from_logits))
+        return cls(names, prep, int(side), bool(from_logits), max_pixels)
