@@ -1,5 +1,10 @@
 """keras-shiftinv: shift-robust downsampling for Keras 3 convolutional networks."""
 
+from keras_shiftinv import _startup
+
+if _startup.is_command_line():  # before keras: no TensorFlow start-up lines on the command line
+    _startup.quiet_tensorflow_import()
+
 from keras_shiftinv.conversion import ConversionReport
 from keras_shiftinv.conversion import convert
 from keras_shiftinv.export import export_saved_model

@@ -83,7 +83,7 @@ def test_table1_same_seed_same_numbers_and_reruns_skip_finished_pairs(tmp_path, 
     stamps = {p: p.stat().st_mtime_ns for p in pair.rglob("*") if p.is_file()}
     # A rerun (as after a kill once the pair was scored) reuses the stored scores, trains nothing.
     again = run_table1(str(tmp_path / "a"), config, verbose=1)["variants"]["group"]
-    assert "group seed 0: done before" in capsys.readouterr().out
+    assert "table1 [1/1] group seed 0: done before" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in pair.rglob("*") if p.is_file()} == stamps
     # Killed after training, before scoring: the finished model is scored, not retrained.
     (pair / "scores.json").unlink()
@@ -114,7 +114,7 @@ def test_pairs_run_seed_major_and_seeds_are_summarised_per_variant(tmp_path, mon
 
     order = []
 
-    def fake_pair(out_dir, config, name, seed, eval_ds, protocol, verbose):
+    def fake_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None):
         order.append((name, seed))
         value = 10.0 * seed + DOWNSAMPLE_METHODS.index(name)
         return {**{m: value for m in METRICS + ("train_images_per_second", "train_seconds")},

@@ -18,8 +18,15 @@ from keras_shiftinv.errors import UsageError
 COMMANDS = (train, evaluate, table1, export, segment, finetune, predict)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: `shiftinv <command>: error: ...` and a pointer to --help."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="shiftinv", description="Shift-robust CNNs: train, evaluate, table1, export, segment."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,7 +36,7 @@ def build_parser():
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_start_up()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
@@ -43,6 +50,13 @@ def main(argv=None):
         print_os_error(args.command, line)
         return 2
     return 0
+
+
+def quiet_start_up():
+    """No TensorFlow start-up lines (see `keras_shiftinv._startup`); `SHIFTINV_VERBOSE=1` keeps them."""
+    from keras_shiftinv import _startup
+
+    _startup.quiet_tensorflow_import()
 
 
 if __name__ == "__main__":

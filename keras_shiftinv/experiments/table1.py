@@ -8,6 +8,7 @@ atomically once evaluated; a rerun after a kill skips the pairs that have one.
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ import tensorflow as tf
 
 from keras_shiftinv import data
 from keras_shiftinv import metrics
+from keras_shiftinv import provenance
 from keras_shiftinv import report
 from keras_shiftinv.models import DOWNSAMPLE_METHODS
 from keras_shiftinv.saving import atomic_write_text
@@ -89,8 +91,14 @@ def summarize(values):
 def run_table1(out_dir, config, verbose=1):
     """Trains and evaluates every variant; writes results.json/.md and plots.
 
+    A pair's numbers depend only on its settings and the `provenance.versions()`
+    (docs/design.md, "Reproducibility"): the same alone, after other pairs or
+    resumed after a kill. With `verbose`, one line per event on stderr says
+    which pair runs ("[3/21] group seed 1"), where it goes and the time left.
+
     Returns the results dict (the content of `results.json`).
     """
+    stamp = provenance.start()
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
     os.makedirs(out_dir, exist_ok=True)
     protocol = metrics.FASHION_MNIST_PROTOCOL
@@ -98,8 +106,17 @@ def run_table1(out_dir, config, verbose=1):
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
     # Seed-major: a run stopped part-way has whole seeds (every variant) first.
-    pairs = {(name, seed): run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose)
-             for seed in config.seeds for name in config.variants}
+    order = [(name, seed) for seed in config.seeds for name in config.variants]
+    pairs, trained_seconds, trained = {}, 0.0, 0
+    for i, (name, seed) in enumerate(order, 1):
+        started = time.perf_counter()
+        where = f"[{i}/{len(order)}] {name} seed {seed}"
+        pairs[name, seed] = run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where)
+        if pairs[name, seed].get("_fresh"):
+            trained_seconds, trained = trained_seconds + time.perf_counter() - started, trained + 1
+        if verbose and trained and i < len(order):
+            left = trained_seconds / trained * (len(order) - i)
+            say(f"{i}/{len(order)} pairs done; about {format_seconds(left)} left (under the current load)")
     variants, curves = {}, {}
     for name in config.variants:
         runs = [pairs[name, seed] for seed in config.seeds]
@@ -108,7 +125,7 @@ def run_table1(out_dir, config, verbose=1):
         variants[name]["params"] = runs[0]["params"]
         curves[name] = np.asarray(runs[0]["curves"])
     results = {"preset": config.preset, "config": dataclasses.asdict(config), "protocol": protocol,
-               "variants": variants}
+               "variants": variants, "provenance": provenance.finish(stamp)}
     report.write_json(results, os.path.join(out_dir, "results.json"))
     extra = [("train_images_per_second", "Train img/s", "{:.0f}")]
     table = report.markdown_table(
@@ -121,7 +138,28 @@ def run_table1(out_dir, config, verbose=1):
     report.plot_consistency_vs_accuracy(variants, os.path.join(out_dir, "consistency_vs_accuracy.png"))
     if verbose:
         print(table)
+        say(f"results: {os.path.join(out_dir, 'results.md')} (and results.json, plots)")
     return results
+
+
+def say(line):
+    """One progress line on stderr."""
+    print(f"table1 {line}", file=sys.stderr, flush=True)
+
+
+def format_seconds(seconds):
+    """`"1 h 05 min"`, `"12 min"` or `"40 s"`.
+
+    Example:
+    >>> format_seconds(40.2), format_seconds(725), format_seconds(3900)
+    ('40 s', '12 min', '1 h 05 min')
+    """
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def train_config(out_dir, config, name, seed, verbose):
@@ -144,8 +182,12 @@ def train_config(out_dir, config, name, seed, verbose):
     )
 
 
-def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose):
+def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None):
     """Trains (or resumes) and scores one variant/seed pair; reuses a stored `scores.json`.
+
+    A stored `scores.json` is reused only if it was made with the same
+    settings and the same `provenance.versions()`; it holds the pair's
+    provenance record beside its scores.
 
     Returns:
         dict of the `METRICS`, `train_images_per_second`, `train_seconds`,
@@ -153,29 +195,37 @@ def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose):
         `train` (data set-up and `model.fit`): for a pair resumed after a kill
         it leaves out the epochs that ran before the kill.
     """
+    where = where or f"{name} seed {seed}"
     train_cfg = train_config(out_dir, config, name, seed, verbose)
     path = os.path.join(train_cfg.model_dir, "scores.json")
     evaluation = {"protocol": protocol, "eval_examples": config.eval_examples,
                   "stability_images": config.stability_images, "seed": seed,
-                  "train": train_cfg.validate().run_settings()}
+                  "train": train_cfg.validate().run_settings(), "versions": provenance.versions()}
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             stored = json.load(f)
         # Scores of an older version may lack a metric: then the pair is rescored (not retrained).
         if stored.get("evaluation") == evaluation and set(METRICS) <= set(stored["scores"]):
             if verbose:
-                print(f"{name} seed {seed}: done before, scores from {path}", flush=True)
+                say(f"{where}: done before, scores from {path}")
             return stored["scores"]
+    stamp = provenance.start()
+    if verbose:
+        say(f"{where}: training {config.epochs} epochs on {config.train_examples or 'all'} images "
+            f"into {train_cfg.model_dir}")
     started = time.perf_counter()
     result = train(train_cfg)
     seconds = time.perf_counter() - started
     model = result["model"] or load_model(result["final_model"])
-    scores = metrics.evaluate_all(model, eval_ds, protocol, seed=seed, stability_images=config.stability_images,
-                                  progress=bool(verbose))
     if verbose:
-        print(f"{name} seed {seed}: " + ", ".join(f"{m}={scores[m]:.4g}" for m in METRICS), flush=True)
+        say(f"{where}: scoring on {config.eval_examples or 'all'} test images")
+    scores = metrics.evaluate_all(model, eval_ds, protocol, seed=seed, stability_images=config.stability_images,
+                                  progress=False)
+    if verbose:
+        say(f"{where}: " + ", ".join(f"{m}={scores[m]:.4g}" for m in METRICS))
     pair = {**{m: float(scores[m]) for m in METRICS}, "params": int(model.count_params()),
             "train_images_per_second": float(result["train_images_per_second"]), "train_seconds": seconds,
             "curves": np.asarray(scores["_stability"]["curves"]).tolist()}
-    atomic_write_text(path, json.dumps({"evaluation": evaluation, "scores": pair}) + "\n")
-    return pair
+    record = {"evaluation": evaluation, "scores": pair, "provenance": provenance.finish(stamp)}
+    atomic_write_text(path, json.dumps(record) + "\n")
+    return {**pair, "_fresh": True}

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from keras_shiftinv import data
+from keras_shiftinv import provenance
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.saving import read_metadata
 from keras_shiftinv.training.run_dir import RunDir
@@ -50,7 +51,9 @@ def train(config, overwrite=False):
         raise UsageError(f"--batch-size {config.batch_size} is larger than the {info.num_examples} training "
                          "examples: not one full batch per epoch; use a smaller --batch-size")
     run = RunDir(config.model_dir)
-    settings = {**config.run_settings(), "class_names": list(info.class_names)}
+    # Versions are part of the run: a checkpoint of other versions is not resumed (docs/design.md,
+    # "Reproducibility").
+    settings = {**config.run_settings(), "class_names": list(info.class_names), "versions": provenance.versions()}
     if run.decide(settings, overwrite) == "finished":  # before the lock: touch nothing
         final = run.file("final.keras")
         print(f"{config.model_dir}: already finished ({final}); nothing to do", flush=True)
