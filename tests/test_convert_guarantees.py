@@ -252,8 +252,8 @@ def _application(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MATRIX_MODELS)
 @pytest.mark.parametrize("method", ["stride", "blur", "group", "conv3d", "aps", "group-aps", "conv3d-aps"])
+@pytest.mark.parametrize("name", MATRIX_MODELS)  # the slowest-varying: one model built at a time
 def test_convert_matrix(name, method):
     """Each model converts or refuses in one line; the flag agrees with the roll test."""
     model = _application(name)
