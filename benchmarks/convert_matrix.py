@@ -56,7 +56,7 @@ def row(name, model, method, x):
     seconds = time.perf_counter() - start
     return {
         "model": name, "method": method, "status": "converted", "seconds": seconds,
-        "sites": report.counts()["replaced"], "circular_invariant": report.circular_invariant,
+        **report.counts(), "circular_invariant": report.circular_invariant,
         "breaks": report.invariance_breaks, "roll": roll_difference(converted, x),
         "max_fit_error": report.max_fit_error,
     }
@@ -68,7 +68,8 @@ def markdown(result):
         return f"| {result['model']} | {result['method']} | refused: {result['error']} | - | - | {result['seconds']:.0f} |"
     first = result["breaks"][0] if result["breaks"] else ""
     flag = "-" if flag is None else str(flag) + (f" ({len(result['breaks'])}: {first})" if first else "")
-    return (f"| {result['model']} | {result['method']} | converted ({result['sites']} sites) | {flag} | "
+    done = f"{result['replaced']} sites replaced" if result["replaced"] else f"{result['kept']} sites kept"
+    return (f"| {result['model']} | {result['method']} | converted ({done}) | {flag} | "
             f"{result['roll']:.1e} | {result['seconds']:.0f} |")
 
 

@@ -213,6 +213,14 @@ def test_a_keras_error_in_the_new_graph_is_one_line_naming_the_layer():
         assert message.startswith("convert() could not rebuild 'fixed_reshape' (Reshape)"), message
         assert message.endswith(f"Received: model='fixed', downsample='{method}'"), message
         assert info.value.report.fits_run == 0
+    # Inside a nested model: the path names it, the message the outer model.
+    outer_inputs = keras.Input((9, 9, 3))
+    outer = keras.Model(outer_inputs, keras.layers.Dense(2)(model(outer_inputs)), name="outer")
+    with pytest.raises(ValueError) as info:
+        ks.convert(outer, "aps", padding="circular")
+    message = str(info.value)
+    assert message.startswith("convert() could not rebuild 'fixed/fixed_reshape' (Reshape)"), message
+    assert message.endswith("Received: model='outer', downsample='aps'") and "\n" not in message
 
 
 def _late_refusal_net(refuse=True):
@@ -252,8 +260,8 @@ def _application(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MATRIX_MODELS)
 @pytest.mark.parametrize("method", ["stride", "blur", "group", "conv3d", "aps", "group-aps", "conv3d-aps"])
+@pytest.mark.parametrize("name", MATRIX_MODELS)  # the slowest-varying: one model built at a time
 def test_convert_matrix(name, method):
     """Each model converts or refuses in one line; the flag agrees with the roll test."""
     model = _application(name)

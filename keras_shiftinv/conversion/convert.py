@@ -129,7 +129,15 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
             f"Received: model={model.name!r}, downsample={rule.name!r}",
             converter.report(model, padding),
         )
-    new_model = converter.build(model, prefix="")  # the new graph; no weights fitted yet
+    try:
+        new_model = converter.build(model, prefix="")  # the new graph; no weights fitted yet
+    except _BuildError as error:
+        raise ConversionError(
+            f"convert() could not rebuild '{error.path}' ({type(error.layer).__name__}) in the "
+            f"converted graph: {_one_line(error.cause)}. Received: model={model.name!r}, "
+            f"downsample={rule.name!r}",
+            converter.report(model, padding),
+        ) from error.cause
     breaks = None
     if converter.circular and rule.chooses_phase:
         breaks = invariance.invariance_breaks(new_model)
@@ -147,6 +155,14 @@ class ConversionError(UsageError):
     def __init__(self, message, report):
         super().__init__(message)
         self.report = report
+
+
+class _BuildError(Exception):
+    """An error while building the new graph, at one layer (see `convert`)."""
+
+    def __init__(self, path, layer, cause):
+        super().__init__(path)
+        self.path, self.layer, self.cause = path, layer, cause
 
 
 class _Converter:
@@ -216,16 +232,10 @@ class _Converter:
                         self._copy_node(node, values, prefix)
                     else:
                         waiting.append(node)
-                except ConversionError:
+                except _BuildError:
                     raise
-                except Exception as error:  # a Keras error in the new graph: one line, named
-                    raise ConversionError(
-                        f"convert() could not rebuild '{prefix}{node.operation.name}' "
-                        f"({type(node.operation).__name__}) in the converted graph: "
-                        f"{_one_line(error)}. Received: model={model.name!r}, "
-                        f"downsample={self.rule.name!r}",
-                        self.report(model, "circular" if self.circular else None),
-                    ) from error
+                except Exception as error:  # a Keras error in the new graph: named by `convert`
+                    raise _BuildError(f"{prefix}{node.operation.name}", node.operation, error) from error
             if len(waiting) == len(pending):
                 raise ValueError(  # should not happen: a cycle or a missing tensor
                     "convert() could not order the graph. "
