@@ -570,3 +570,23 @@ def test_simple_mistakes_are_one_line(served, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["finetune", "--eval-examples", "0"])
     assert exit_info.value.code == 2 and "expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_os_errors_anywhere_in_the_chain_become_one_line():
+    from keras_shiftinv.cli._errors import os_error_line
+
+    full = OSError(28, "No space left on device", "/mnt/run/final.keras")
+    assert os_error_line(full) == "No space left on device: /mnt/run/final.keras"
+    try:  # Keras/h5py style: the OSError is the context of another exception
+        try:
+            raise full
+        except OSError:
+            raise ValueError("Unable to synchronously create file")
+    except ValueError as wrapped:
+        assert os_error_line(wrapped) == "No space left on device: /mnt/run/final.keras"
+    saver = tf.errors.ResourceExhaustedError(None, None, "/mnt/sm/variables/variables_temp/part-00000; "
+                                             "No space left on device\n\t [[{{node SaveV2}}]]")
+    assert os_error_line(saver).startswith("No space left on device (/mnt/sm/variables/")
+    assert os_error_line(PermissionError(13, "Permission denied", "/x")) == "Permission denied: /x"
+    assert os_error_line(ValueError("a bug")) is None  # everything else still raises
+    assert os_error_line(tf.errors.InvalidArgumentError(None, None, "shape mismatch")) is None

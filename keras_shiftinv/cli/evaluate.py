@@ -34,8 +34,6 @@ def run(args):
         if key in seen:
             raise UsageError(f"{path} is given twice (as {seen[key]!r} and {path!r}); list each model once")
         seen[key] = path
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
 
     evaluate_models(
         args.models, args.dataset, out=args.out, data_dir=args.data_dir, manual_dir=args.manual_dir,
