@@ -347,3 +347,11 @@ def test_pad_to_multiple_and_crop_like_round_trip_and_config():
     model = keras.Model(inputs, CropLike2D()([PadToMultiple2D(8, mode="circular")(inputs), inputs]))
     assert model.output_shape == (None, None, None, 2)
     np.testing.assert_array_equal(np.asarray(model(x)), x)
+
+
+def test_any_size_unet_saves_and_reloads(tmp_path):
+    model = unet("group-aps", num_classes=3, input_shape=(None, None, 1), depth=2, width=0.125, padding="circular")
+    x = np.random.default_rng(11).normal(size=(1, 11, 6, 1)).astype("float32")
+    model.save(tmp_path / "unet.keras")
+    loaded = keras.saving.load_model(tmp_path / "unet.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-6, atol=1e-6)
