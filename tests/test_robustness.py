@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
