@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -590,3 +589,17 @@ def test_os_errors_anywhere_in_the_chain_become_one_line():
     assert os_error_line(PermissionError(13, "Permission denied", "/x")) == "Permission denied: /x"
     assert os_error_line(ValueError("a bug")) is None  # everything else still raises
     assert os_error_line(tf.errors.InvalidArgumentError(None, None, "shape mismatch")) is None
+
+
+def test_fashion_mnist_export_refuses_a_bomb_and_thins_a_large_grey_image(bombs, tmp_path):
+    """The transform that cost 4.3 GB per 10000^2 bomb (full-size float luma) before issue 20."""
+    model = tame(ks.resnet18("stride", num_classes=10, input_shape=(32, 32, 3), width=0.125))
+    path = ks.export_saved_model(model, tmp_path / "fm", metadata={"dataset": "fashion_mnist", "image_size": 32})
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[0\] is too large: 10000x10000"):
+        serve(image_bytes=tf.constant([bombs["10k"]]))
+    # A 1400x1400 grey item (an upscaled 28x28 pattern): thinned 12x in uint8, then resized to 28x28.
+    item = np.kron(np.random.default_rng(0).integers(0, 255, (28, 28), dtype=np.uint8), np.ones((50, 50), np.uint8))
+    got = serve(image_bytes=tf.constant([encode(item, "PNG")]))["probabilities"].numpy()[0]
+    small = serve(image_bytes=tf.constant([encode(item[::50, ::50], "PNG")]))["probabilities"].numpy()[0]
+    np.testing.assert_allclose(got, small, atol=2e-3)  # the same item at its native 28x28
