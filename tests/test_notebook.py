@@ -12,3 +12,14 @@ def test_notebook_executes(tmp_path):
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "| group-aps |" in outputs
     assert (tmp_path / "stability_curves.png").exists()
+
+
+def test_the_committed_notebook_is_executed_with_its_plots():
+    """A reader browsing the notebook sees its outputs: every code cell ran, in order, and plots are there."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    kinds = [o.get("output_type") for c in code for o in c.get("outputs", [])]
+    assert "error" not in kinds
+    images = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "no plot in the committed notebook"

@@ -1,0 +1,57 @@
+"""`shiftinv` prints no TensorFlow start-up lines, only its own (real subprocesses)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def shiftinv(*args, **env):
+    """Runs `python -m keras_shiftinv ARGS` from this checkout; returns the CompletedProcess."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SHIFTINV_VERBOSE")}
+    return subprocess.run([sys.executable, "-m", "keras_shiftinv", *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env={**environ, "PYTHONPATH": ROOT, **env})
+
+
+def test_help_prints_the_help_and_nothing_on_stderr():
+    done = shiftinv("--help")
+    assert done.returncode == 0
+    assert done.stderr == ""
+    assert done.stdout.startswith("usage: shiftinv") and "table1" in done.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("table1", "--preset", "nope"), "shiftinv table1: error: argument --preset: invalid choice: 'nope'"),
+    (("frobnicate",), "shiftinv: error: argument command: invalid choice: 'frobnicate'"),
+])
+def test_a_usage_error_is_one_line_of_our_own(args, message):
+    done = shiftinv(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+
+
+def test_an_error_at_run_time_still_shows_after_tensorflow_started(tmp_path):
+    """The quieting ends with the import: the package's own error line (from a command that ran) shows."""
+    done = shiftinv("evaluate", str(tmp_path / "missing.keras"))
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shiftinv evaluate: error: model file not found"), done.stderr
+
+
+def test_shiftinv_verbose_leaves_tensorflow_logging_alone():
+    code = ("import sys; sys.argv = ['shiftinv']; import os, keras_shiftinv; "
+            "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), 'tensorflow' in sys.modules)")
+    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SHIFTINV_VERBOSE")}
+    runs = {}
+    for verbose in ("", "1"):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**environ, "PYTHONPATH": ROOT, "SHIFTINV_VERBOSE": verbose})
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[verbose] = (done.stdout.split(), done.stderr)
+    assert runs[""] == (["3", "True"], "")
+    assert runs["1"][0][0] != "3" and runs["1"][0][1] == "True"  # TensorFlow's own default, not ours
