@@ -10,6 +10,7 @@ import os
 
 from keras_shiftinv import data
 from keras_shiftinv import metrics
+from keras_shiftinv import provenance
 from keras_shiftinv import report
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.saving import atomic_write
@@ -140,6 +141,7 @@ def evaluate_models(
     Returns:
         `{model_name: {metric: value}}`.
     """
+    stamp = provenance.start()
     check_out_dir(out)
     names = _model_names(model_paths)
     models = {name: load_model(p) for name, p in zip(names, model_paths)}
@@ -162,7 +164,7 @@ def evaluate_models(
                       seed=seed, max_examples=max_examples, **where)
     ds = ds.cache()
     rows, curves = {}, {}
-    for name, model in models.items():
+    for i, (name, model) in enumerate(models.items(), 1):
         try:
             scores = metrics.evaluate_all(model, ds, protocol, seed=seed, stability_images=stability_images,
                                           progress=progress)
@@ -170,9 +172,10 @@ def evaluate_models(
             raise UsageError(str(e)) from None
         curves[name] = scores.pop("_stability")["curves"]
         rows[name] = scores
-        print(f"{name}: " + ", ".join(f"{k}={v:.4g}" for k, v in scores.items()), flush=True)
+        print(f"[{i}/{len(models)}] {name}: " + ", ".join(f"{k}={v:.4g}" for k, v in scores.items()), flush=True)
     write_reports(out, {"dataset": dataset, "class_names": list(info.class_names),
-                        "num_examples": info.num_examples, "protocol": protocol, "models": rows}, curves)
+                        "num_examples": info.num_examples, "protocol": protocol, "models": rows,
+                        "provenance": provenance.finish(stamp)}, curves)
     return rows
 
 

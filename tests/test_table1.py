@@ -1,4 +1,6 @@
 import json
+import os
+import re
 
 import pytest
 
@@ -129,3 +131,63 @@ def test_pairs_run_seed_major_and_seeds_are_summarised_per_variant(tmp_path, mon
     assert group["top1"]["mean"] == pytest.approx(12.0)
     assert group["top1"]["std"] == pytest.approx((200.0 / 3) ** 0.5)  # population std of 2, 12, 22
     assert group["params"] == 100  # seed 0's model
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def readme_quick_tables():
+    """`{results.json path: [table lines]}` of the README's marked quick tables."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    found = re.findall(r"<!-- quick-table: (\S+) -->\n(.*?)<!-- end quick-table -->", text, flags=re.S)
+    return {os.path.join(ROOT, path): table.strip().splitlines() for path, table in found}
+
+
+def test_every_number_of_the_readme_quick_table_equals_its_results_json():
+    from keras_shiftinv.report import COLUMNS
+
+    tables = readme_quick_tables()
+    assert tables, "no <!-- quick-table: ... --> in README.md"
+    metric_of = {title: (key, fmt) for key, title, fmt in COLUMNS}
+    for path, lines in tables.items():
+        with open(path, encoding="utf-8") as f:
+            variants = json.load(f)["variants"]
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        assert header[0] == "Model" and len(header) >= 4 and all(h in metric_of for h in header[1:]), header
+        rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+        assert [r[0] for r in rows] == list(variants), path  # every variant, in order
+        for row in rows:
+            for title, text in zip(header[1:], row[1:]):
+                key, fmt = metric_of[title]
+                assert text == fmt.format(variants[row[0]][key]["mean"]), (path, row[0], title)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, folder", [("fashion_mnist", "table1-quick"),
+                                             ("fashion_mnist_photo", "table1-photo-quick")])
+def test_the_committed_quick_tables_are_what_the_command_gives(tmp_path, dataset, folder):
+    """Reruns two variants of each committed quick table; equal to the digit on a like machine.
+
+    Exact equality is promised only for the same versions, CPU model and thread count
+    (docs/design.md, "Reproducibility"); elsewhere the test says why it does not apply.
+    """
+    from keras_shiftinv import provenance
+
+    with open(os.path.join(ROOT, "docs", folder, "results.json"), encoding="utf-8") as f:
+        committed = json.load(f)
+    made = committed["provenance"]
+    here = {"versions": provenance.versions(), "machine": provenance.machine()}
+    for part, keys in (("versions", ("keras_shiftinv", "tensorflow", "keras", "numpy")),
+                       ("machine", ("cpu", "usable_cpus", "intra_op_threads", "onednn_opts"))):
+        for key in keys:
+            if made[part][key] != here[part][key]:
+                pytest.skip(f"made with {part} {key}={made[part][key]!r}, here {here[part][key]!r}: "
+                            "not bit-reproducible across that (docs/design.md)")
+    out = tmp_path / folder
+    assert main(["table1", "--preset", "quick", "--dataset", dataset, "--variants", "stride", "group-aps",
+                 "--out", str(out)]) == 0
+    rerun = json.loads((out / "results.json").read_text())["variants"]
+    for name in ("stride", "group-aps"):
+        for metric in METRICS:
+            assert rerun[name][metric]["values"] == committed["variants"][name][metric]["values"], (name, metric)

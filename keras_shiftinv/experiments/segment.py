@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import sys
 import time
 
 import keras
@@ -10,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_shiftinv import metrics
+from keras_shiftinv import provenance
 from keras_shiftinv import report
 from keras_shiftinv.data import SCENE_CLASS_NAMES
 from keras_shiftinv.data import fashion_mnist_scenes
@@ -203,6 +205,7 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model
         if verbose:
             print(f"{method} seed {seed}: done before, scores from {record_path}", flush=True)
         return record, load_model(model_path) if need_model else None
+    stamp = provenance.start()
     started = time.perf_counter()
     model, rate = train_unet(method, train_x, train_y, config, seed)
     seconds = time.perf_counter() - started
@@ -215,7 +218,7 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model
     save_model(model, model_path, metadata)
     record = {"settings": settings, "scores": {key: float(scores[key]) for key in SCORES},
               "shifts": scores["shifts"], "train_images_per_second": float(rate), "train_seconds": seconds,
-              "params": int(model.count_params())}
+              "params": int(model.count_params()), "provenance": provenance.finish(stamp)}
     atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
     if verbose:
         print(f"{method} seed {seed}: " + ", ".join(f"{k}={scores[k]:.4g}" for k in SCORES)
@@ -236,13 +239,14 @@ def run_segment(out_dir, config, overwrite=False, verbose=1):
         The results dict (the content of `results.json`).
     """
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
+    stamp = provenance.start()
     run_started = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
     with RunLock(os.path.join(out_dir, ".lock")):
-        return _run_segment(out_dir, config, overwrite, verbose, run_started)
+        return _run_segment(out_dir, config, overwrite, verbose, run_started, stamp)
 
 
-def _run_segment(out_dir, config, overwrite, verbose, run_started):
+def _run_segment(out_dir, config, overwrite, verbose, run_started, stamp):
     train_x, train_y = fashion_mnist_scenes("train", config.train_scenes, image_size=IMAGE_SIZE,
                                             data_dir=config.data_dir)
     test_x, test_y = fashion_mnist_scenes("validation", config.test_scenes, image_size=IMAGE_SIZE,
@@ -251,9 +255,13 @@ def _run_segment(out_dir, config, overwrite, verbose, run_started):
     scene = test_x[0]
     shifted_scene = np.stack([np.roll(scene, s, axis=1) for s in range(config.picture_shifts + 1)])
     rows, pictures, train_seconds = {}, {}, 0.0
-    for method in config.methods:
+    total = len(config.methods) * len(config.seeds)
+    for m, method in enumerate(config.methods):
         per_seed = {key: [] for key in SCORES + ("train_images_per_second", "train_seconds")}
-        for seed in config.seeds:
+        for s, seed in enumerate(config.seeds):
+            if verbose:
+                print(f"segment [{m * len(config.seeds) + s + 1}/{total}] {method} seed {seed} "
+                      f"({os.path.join(out_dir, 'models', method)})", file=sys.stderr, flush=True)
             record, model = run_pair(out_dir, config, method, seed, (train_x, train_y, test_set), overwrite,
                                      verbose, need_model=seed == config.seeds[0])  # the picture's model
             for key in SCORES:
@@ -268,7 +276,7 @@ def _run_segment(out_dir, config, overwrite, verbose, run_started):
     results = {"preset": config.preset, "config": dataclasses.asdict(config), "image_size": IMAGE_SIZE,
                "class_names": list(SCENE_CLASS_NAMES), "shifts": record["shifts"],
                "wall_seconds": time.perf_counter() - run_started, "train_seconds": train_seconds,
-               "methods": rows}
+               "methods": rows, "provenance": provenance.finish(stamp)}
     atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2))
     table = markdown_table(rows)
     header = (f"Fashion-MNIST scenes ({IMAGE_SIZE}x{IMAGE_SIZE}), preset `{config.preset}`, "
