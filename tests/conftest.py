@@ -17,3 +17,14 @@ def _seed():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running; deselect with -m 'not slow'")
+
+
+@pytest.fixture(scope="session")
+def fresh_process(tmp_path_factory):
+    """ONE fresh interpreter for the session that has only done `import keras_shiftinv` before its first
+    load: `fresh_process.load(paths, x=None, signature=None)` -> {path: facts} (see tests/helpers.py)."""
+    from helpers import FreshLoader
+
+    loader = FreshLoader(tmp_path_factory.mktemp("fresh_process") / "stderr.txt")
+    yield loader
+    loader.close()

@@ -8,16 +8,13 @@ output error on white noise (which equals the kernel error for a linear map).
 """
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
 import pytest
 
 import keras_shiftinv as ks
+from helpers import shiftinv
 
 ALIGNED = ("aps", "group-aps", "conv3d-aps")
 
@@ -210,7 +207,7 @@ def test_stride_4_is_refused_by_name_and_kept_when_not_strict():
     assert _rel(model(x), converted(x)) < 1e-5
 
 
-def test_converted_model_reloads_in_a_fresh_process_and_exports(tmp_path):
+def test_converted_model_reloads_in_a_fresh_process_and_exports(tmp_path, fresh_process):
     import tensorflow as tf
 
     model = _residual_net()
@@ -219,14 +216,8 @@ def test_converted_model_reloads_in_a_fresh_process_and_exports(tmp_path):
     path = str(tmp_path / "converted.keras")
     converted.save(path)
     np.save(tmp_path / "x.npy", x)
-    script = textwrap.dedent(f"""
-        import numpy as np, keras, keras_shiftinv
-        model = keras.models.load_model({path!r})
-        np.save({str(tmp_path / "y.npy")!r}, np.asarray(model(np.load({str(tmp_path / "x.npy")!r}))))
-    """)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), converted(x), rtol=1e-5, atol=1e-5)
+    reloaded = np.array(fresh_process.load([path], x=tmp_path / "x.npy")[path]["outputs"], "float32")
+    np.testing.assert_allclose(reloaded, converted(x), rtol=1e-5, atol=1e-5)
     served = ks.export_saved_model(converted, str(tmp_path / "serving"), version=1)
     outputs = tf.saved_model.load(served).signatures["serve_float"](image=tf.constant(x))
     np.testing.assert_allclose(outputs["logits"], converted(x), rtol=1e-4, atol=1e-4)
@@ -319,9 +310,8 @@ def test_keras_hub_backbones_aligned_are_exactly_invariant():
 def test_finetune_command_end_to_end(tmp_path):
     pytest.importorskip("keras_shiftinv.data.fashion_mnist")
     out = tmp_path / "finetune"
-    cmd = [sys.executable, "-m", "keras_shiftinv", "finetune", "--out", str(out), "--train-examples", "256",
-           "--eval-examples", "100", "--base-epochs", "1", "--epochs", "1", "--methods", "aps"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    done = shiftinv("finetune", "--out", out, "--train-examples", "256", "--eval-examples", "100",
+                    "--base-epochs", "1", "--epochs", "1", "--methods", "aps", timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((out / "results.json").read_text())
     row = results["methods"]["aps"]

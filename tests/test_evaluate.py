@@ -2,14 +2,14 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import keras_shiftinv
+from helpers import error_lines
+from helpers import shiftinv
 from keras_shiftinv import metrics
 from keras_shiftinv.cli import main
 from keras_shiftinv.data import FASHION_MNIST_CLASSES
@@ -124,13 +124,8 @@ def test_class_count_and_name_mismatches_are_one_line(models, tmp_path, capsys):
 
 def test_three_class_model_on_fashion_mnist_in_a_fresh_process(models, tmp_path):
     out = tmp_path / "report"
-    proc = subprocess.run(
-        [sys.executable, "-m", "keras_shiftinv", "evaluate", models["aps3"], "--dataset", "fashion_mnist",
-         "--out", str(out)],
-        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    proc = shiftinv("evaluate", models["aps3"], "--dataset", "fashion_mnist", "--out", out)
     assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("shiftinv")]
-    assert lines == [f"shiftinv evaluate: error: aps3 predicts 3 classes but fashion_mnist has "
+    assert error_lines(proc) == [f"shiftinv evaluate: error: aps3 predicts 3 classes but fashion_mnist has "
                      f"{FASHION_MNIST_CLASSES}; evaluate a model on the data it was trained for"]
     assert "Traceback" not in proc.stderr and not out.exists()

@@ -1,12 +1,11 @@
 import math
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
 import keras_shiftinv as ks
+from helpers import perturb
 from keras_shiftinv.layers import AdaptivePolyphasePool2D
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
@@ -141,9 +140,7 @@ def test_builder_bad_arguments(kwargs, message):
 def test_keras_save_and_load_identical_outputs(method, tmp_path):
     model = ks.resnet18(method, num_classes=5, input_shape=(32, 32, 3), width=0.125, padding="circular")
     x = np.random.rand(3, 32, 32, 3).astype("float32")
-    # One training step so BN statistics and weights are not at their init.
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, np.array([0, 1, 2]), verbose=0, epochs=1)
+    perturb(model)  # BN statistics and weights not at their init, as after training
     path = tmp_path / f"{method}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -239,29 +236,15 @@ def test_resnet50_variable_input_size_matches_fixed_size_models():
         np.testing.assert_allclose(np.asarray(model(x)), np.asarray(fixed(x)), rtol=1e-5, atol=1e-5)
 
 
-def test_bottleneck_keras_file_reloads_in_a_fresh_process(tmp_path):
-    model = ks.resnet50("group-aps", padding="circular", **BOTTLENECK)
-    rng = np.random.default_rng(3)
+def test_bottleneck_keras_file_reloads_in_a_fresh_process(tmp_path, fresh_process):
     # Non-trivial BN statistics, so a lost or reordered weight would show.
-    model.set_weights([
-        rng.uniform(0.5, 1.5, w.shape).astype("float32") if "variance" in w.path
-        else w.numpy() + rng.normal(0, 0.1, w.shape).astype("float32")
-        for w in model.weights
-    ])
-    x = rng.random((3, 32, 32, 3), dtype="float32")
+    model = perturb(ks.resnet50("group-aps", padding="circular", **BOTTLENECK), seed=3)
+    x = np.random.default_rng(3).random((3, 32, 32, 3), dtype="float32")
     np.save(tmp_path / "x.npy", x)
     model.save(tmp_path / "m.keras")
-    script = (
-        "import sys, numpy as np, keras, keras_shiftinv\n"
-        "d = sys.argv[1]\n"
-        "m = keras.saving.load_model(d + '/m.keras')\n"
-        "np.save(d + '/y.npy', np.asarray(m(np.load(d + '/x.npy'))))\n"
-        "print(m.name, len(m.layers))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-2:] == [model.name, str(len(model.layers))]
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.asarray(model(x)))
+    loaded = fresh_process.load([tmp_path / "m.keras"], x=tmp_path / "x.npy")[str(tmp_path / "m.keras")]
+    assert (loaded["name"], loaded["layers"]) == (model.name, len(model.layers))
+    np.testing.assert_array_equal(np.array(loaded["outputs"], "float32"), np.asarray(model(x)))
 
 
 @pytest.mark.parametrize(

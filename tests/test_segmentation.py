@@ -1,14 +1,15 @@
 import gzip
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from helpers import error_lines
+from helpers import shiftinv
 from keras_shiftinv import metrics
+from keras_shiftinv.cli import main
 from keras_shiftinv.data import SCENE_CLASS_NAMES
 from keras_shiftinv.data import fashion_mnist_scenes
 from keras_shiftinv.errors import DataError
@@ -176,12 +177,14 @@ def test_scenes_bad_arguments(tiny_fashion_mnist, kwargs, message):
 # --- `shiftinv segment` end to end ------------------------------------------------------
 
 
+def _segment_args(out, methods, extra=()):
+    return ["segment", "--out", str(out), "--train-scenes", "16", "--test-scenes", "4", "--epochs", "1",
+            "--batch-size", "8", "--depth", "1", "--width", "0.0625", "--methods", *methods, *extra]
+
+
 def _segment(out, methods, extra=()):
-    command = [sys.executable, "-m", "keras_shiftinv", "segment", "--out", str(out), "--train-scenes", "16",
-               "--test-scenes", "4", "--epochs", "1", "--batch-size", "8", "--depth", "1", "--width", "0.0625",
-               "--methods", *methods, *extra]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
+    """`shiftinv segment` in a fresh process."""
+    return shiftinv(*_segment_args(out, methods, extra), timeout=900)
 
 
 def _check_run(out, methods):
@@ -206,7 +209,8 @@ def test_segment_command_runs_every_method_end_to_end(tmp_path):
     _check_run(tmp_path / "run", METHODS)
 
 
-def test_segment_command_end_to_end_resumes_and_never_overwrites(tmp_path):
+def test_segment_command_end_to_end_resumes_and_never_overwrites(tmp_path, capsys):
+    """The first run in a fresh process; the reruns in this one (through `main`)."""
     out, methods = tmp_path / "run", ["stride", "group-aps"]
     run = _segment(out, methods)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -216,23 +220,21 @@ def test_segment_command_end_to_end_resumes_and_never_overwrites(tmp_path):
     stride_bytes, stride_mtime = stride_model.read_bytes(), stride_model.stat().st_mtime_ns
     # As if killed after group-aps' model was saved but before its record was written.
     (out / "models" / "group-aps" / "seed0.json").unlink()
-    run = _segment(out, methods)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "stride seed 0: done before" in run.stdout and "group-aps seed 0: done before" not in run.stdout
+    assert main(_segment_args(out, methods)) == 0
+    stdout = capsys.readouterr().out
+    assert "stride seed 0: done before" in stdout and "group-aps seed 0: done before" not in stdout
     assert stride_model.read_bytes() == stride_bytes and stride_model.stat().st_mtime_ns == stride_mtime
     second = json.loads((out / "results.json").read_text())
     assert second["methods"]["stride"] == first["methods"]["stride"]
     assert second["methods"]["group-aps"]["circular_massc"]["mean"] == 100.0
     # Other settings: one line, exit 2, nothing replaced; --overwrite retrains.
-    run = _segment(out, methods, ["--epochs", "2"])
-    assert run.returncode == 2
-    assert "Traceback" not in run.stderr
-    err = [line for line in run.stderr.splitlines() if line.startswith("shiftinv")]  # not TF's start-up logs
-    assert len(err) == 1 and "holds scores made with other settings; pass --overwrite" in err[0], run.stderr
+    assert main(_segment_args(out, methods, ["--epochs", "2"])) == 2
+    stderr = capsys.readouterr().err
+    err = error_lines(stderr)
+    assert len(err) == 1 and "holds scores made with other settings; pass --overwrite" in err[0], stderr
     assert stride_model.stat().st_mtime_ns == stride_mtime
     assert json.loads((out / "results.json").read_text()) == second
-    run = _segment(out, ["stride"], ["--epochs", "2", "--overwrite"])
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert main(_segment_args(out, ["stride"], ["--epochs", "2", "--overwrite"])) == 0
     record = json.loads((out / "models" / "stride" / "seed0.json").read_text())
     assert record["settings"]["epochs"] == 2 and stride_model.stat().st_mtime_ns != stride_mtime
 
@@ -245,8 +247,6 @@ def test_segment_command_end_to_end_resumes_and_never_overwrites(tmp_path):
     ],
 )
 def test_segment_usage_errors_are_one_line(tmp_path, capsys, flags, message):
-    from keras_shiftinv.cli import main
-
     flags = [f.format(tmp=tmp_path) for f in flags]
     assert main(["segment", "--out", str(tmp_path / "out"), "--methods", "aps", *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -7,8 +7,6 @@ evaluation pipeline (`keras_shiftinv.data.load`) followed by the Keras model.
 import base64
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -17,7 +15,10 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_shiftinv as ks
+from helpers import error_lines
+from helpers import shiftinv
 from keras_shiftinv import data
+from keras_shiftinv.cli import main
 from keras_shiftinv.data.fashion_mnist import CLASS_NAMES as FASHION_MNIST_NAMES
 from keras_shiftinv.data.fashion_mnist import load_arrays
 from keras_shiftinv.data.image_folder import list_image_folder
@@ -27,19 +28,6 @@ from keras_shiftinv.saving import save_model
 SKIMAGE_DATA = os.path.join(os.path.dirname(__import__("skimage").__file__), "data")
 CLASSES = ["astronaut", "cat", "rocket"]
 SIDE = 64
-
-
-def error_lines(result):
-    """The CLI's own stderr lines (TF's C++ start-up logging is not the CLI's)."""
-    assert "Traceback" not in result.stderr, result.stderr
-    return [line for line in result.stderr.splitlines() if line.startswith("shiftinv")]
-
-
-def shiftinv(*args):
-    """Runs the `shiftinv` CLI in a fresh process."""
-    cmd = [sys.executable, "-m", "keras_shiftinv", *map(str, args)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
 def tame(model, scale=0.002):
@@ -153,29 +141,34 @@ def test_uint8_and_float_signatures_agree(photo_export):
     np.testing.assert_allclose(tf.nn.softmax(by_float["logits"]).numpy()[0], photo_export["expected"][1], atol=1e-5)
 
 
-def test_predict_cli_on_savedmodel_and_keras_file(photo_export):
+def test_predict_cli_on_savedmodel_and_keras_file(photo_export, capsys):
     paths, expected = photo_export["paths"][:3], photo_export["expected"][:3]
     for model_path in (os.path.dirname(photo_export["dir"]), photo_export["keras"]):
-        result = shiftinv("predict", model_path, *paths, "--json", "--top", 2)
-        assert result.returncode == 0, result.stderr
-        rows = json.loads(result.stdout)
+        if model_path == photo_export["keras"]:  # the SavedModel in a fresh process, the .keras file here
+            assert main(["predict", model_path, *paths, "--json", "--top", "2"]) == 0
+            stdout = capsys.readouterr().out
+        else:
+            result = shiftinv("predict", model_path, *paths, "--json", "--top", 2)
+            assert result.returncode == 0, result.stderr
+            stdout = result.stdout
+        rows = json.loads(stdout)
         assert [row["image"] for row in rows] == paths
         for row, probabilities in zip(rows, expected):
             best = int(np.argmax(probabilities))
             assert len(row["top"]) == 2 and row["top"][0]["class_name"] == CLASSES[best]
             assert abs(row["top"][0]["probability"] - probabilities[best]) < 1e-4
-    text = shiftinv("predict", photo_export["keras"], paths[0])
-    lines = text.stdout.splitlines()
+    assert main(["predict", photo_export["keras"], paths[0]]) == 0
+    lines = capsys.readouterr().out.splitlines()
     best = int(np.argmax(expected[0]))
     assert lines[0] == paths[0] and lines[1] == f"  {expected[0][best]:.4f}  {CLASSES[best]}" and len(lines) == 4
 
 
-def test_predict_cli_bad_image_is_one_line(photo_export, tmp_path):
+def test_predict_cli_bad_image_is_one_line(photo_export, tmp_path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(open(photo_export["paths"][0], "rb").read()[:300])
-    result = shiftinv("predict", photo_export["dir"], photo_export["paths"][0], broken)
-    assert result.returncode == 2
-    assert error_lines(result) == [f"shiftinv predict: error: {broken} is not a decodable JPEG, PNG, GIF or BMP image"]
+    assert main(["predict", photo_export["dir"], photo_export["paths"][0], str(broken)]) == 2
+    message = f"shiftinv predict: error: {broken} is not a decodable JPEG, PNG, GIF or BMP image"
+    assert error_lines(capsys.readouterr().err) == [message]
 
 
 def test_fashion_mnist_png_bytes_equal_evaluation_pipeline(tmp_path):
@@ -277,7 +270,7 @@ def test_overwrite_keeps_old_version_until_new_is_complete(tmp_path):
         os.umask(old_umask)
 
 
-def test_export_cli_errors_are_one_line(tmp_path):
+def test_export_cli_errors_are_one_line(tmp_path, capsys):
     model = ks.resnet18("stride", num_classes=2, input_shape=(32, 32, 3), width=0.125)
     keras_path = save_model(model, str(tmp_path / "m.keras"), {"class_names": ["a", "b"], "dataset": "folder",
                                                                 "image_size": 32})
@@ -290,11 +283,11 @@ def test_export_cli_errors_are_one_line(tmp_path):
         (tmp_path / "served", "already has version 1; pass --overwrite or another --version"),
     ]
     for export_dir, message in cases:
-        result = shiftinv("export", keras_path, export_dir, "--format", "onnx")
-        assert result.returncode == 2, result.stderr
-        lines = error_lines(result)
-        assert len(lines) == 1 and message in lines[0], result.stderr
-        assert "overwrite=True" not in result.stderr
+        assert main(["export", keras_path, str(export_dir), "--format", "onnx"]) == 2
+        err = capsys.readouterr().err
+        lines = error_lines(err)
+        assert len(lines) == 1 and message in lines[0], err
+        assert "overwrite=True" not in err
     assert os.listdir(tmp_path / "served") == ["1"] and os.listdir(tmp_path / "served" / "1") == []
     with pytest.raises(ValueError, match="cannot export to .*: Not a directory"):
         ks.export_saved_model(model, a_file / "sub")

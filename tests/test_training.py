@@ -4,45 +4,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import keras
 import pytest
 
 from keras_shiftinv.cli import main
+from helpers import cli_command
+from helpers import cli_env
+from helpers import shiftinv
 from keras_shiftinv.saving import read_metadata
 
 QUICK = ["--dataset", "fashion_mnist", "--width", "0.125", "--max-train-examples", "256",
          "--max-eval-examples", "128", "--batch-size", "32", "--verbose", "2"]
-
-
-def shiftinv(args, env=None, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "keras_shiftinv", *args], capture_output=True, text=True,
-                          env=env, **kwargs)
-
-
-LOADER = """
-import hashlib, json, sys, zipfile
-import keras_shiftinv, keras, numpy as np
-out = {}
-for path in sys.argv[1:]:
-    model = keras.saving.load_model(path)
-    digest = hashlib.sha256(b"".join(np.ascontiguousarray(np.asarray(w)).tobytes() for w in model.weights))
-    meta = json.loads(zipfile.ZipFile(path).read("keras_shiftinv.json"))
-    out[path] = {"digest": digest.hexdigest(), "classes": len(meta["class_names"]), "epoch": meta["epoch"]}
-print(json.dumps(out))
-"""
-
-
-def load_in_fresh_process(paths):
-    """Loads `.keras` files in a new Python after only `import keras_shiftinv`: {path: facts}."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", LOADER, *map(str, paths)], capture_output=True, text=True,
-                            env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def snapshot(directory):
@@ -50,7 +24,7 @@ def snapshot(directory):
 
 
 @pytest.mark.parametrize("model", ["stride", "group"])
-def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys):
+def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys, fresh_process):
     d = tmp_path / model
     args = ["train", "--model", model, "--epochs", "1", "--model-dir", str(d), *QUICK]
     assert main(args) == 0
@@ -77,7 +51,7 @@ def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys
         return
     # Finding 1: everything written loads in a fresh process after only `import keras_shiftinv`.
     files = [d / n for n in ("best.keras", "last.keras", "final.keras", "checkpoints/epoch-0001.keras")]
-    assert {v["classes"] for v in load_in_fresh_process(files).values()} == {10}
+    assert {len(v["metadata"]["class_names"]) for v in fresh_process.load(files).values()} == {10}
     # Finding 4: a finished dir is left alone; other settings are a one-line error.
     before = snapshot(d)
     capsys.readouterr()
@@ -106,10 +80,8 @@ def _epochs_logged(d):
 def _run_and_kill(args, d, mode, rng, out):
     """Starts a training; kills it during a checkpoint save, during best/last, just after an epoch's
     CSV row, or at a random moment (3-40 s after the start)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with open(out, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "keras_shiftinv", *args], env=env, stdout=f,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cli_command(*args), env=cli_env(), stdout=f, stderr=subprocess.STDOUT)
     deadline = time.time() + (rng.uniform(3, 40) if mode == "random" else 400)
     logged = _epochs_logged(d)
     while proc.poll() is None and time.time() < deadline:
@@ -119,6 +91,8 @@ def _run_and_kill(args, d, mode, rng, out):
             break  # after the checkpoint commit, before best/last/CSV are brought up to date
         if mode == "epoch-end" and _epochs_logged(d) > logged:
             break
+        if mode == "second-checkpoint" and _newest_checkpoint(d) >= 1 and _tmp_files(d / "checkpoints"):
+            break  # epoch 1 committed; epoch 2's checkpoint is being written
         time.sleep(0.002)
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
@@ -132,7 +106,32 @@ def _newest_checkpoint(d):
     return max([int(n[6:10]) for n in names if n.startswith("epoch-") and n.endswith(".keras")], default=0)
 
 
-def kill_until_finished(tmp_path, epochs, modes, seed=0):
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """An uninterrupted 2-epoch KILL_QUICK training, in this process: what every interrupted run must equal."""
+    d = tmp_path_factory.mktemp("reference") / "reference"
+    assert main(["train", "--model", "stride", "--epochs", "2", "--model-dir", str(d), *KILL_QUICK]) == 0
+    return d
+
+
+def check_finished_like(d, reference, epochs, fresh_process):
+    """`d`, trained with interruptions, is finished and equals the uninterrupted `reference` run."""
+    # Each epoch exactly once; the same losses as the uninterrupted run.
+    rows = list(csv.DictReader(open(d / "training_log.csv")))
+    ref_rows = list(csv.DictReader(open(reference / "training_log.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(epochs))
+    assert [r["loss"] for r in rows] == [r["loss"] for r in ref_rows]
+    assert not _tmp_files(d) and not (d / ".lock").exists()
+    best = 1 + max(range(epochs), key=lambda i: (float(rows[i]["val_accuracy"]), -i))
+    assert read_metadata(d / "best.keras")["epoch"] == best
+    files = [d / "final.keras", d / "best.keras", d / "last.keras", reference / "final.keras",
+             *sorted((d / "checkpoints").iterdir())]
+    loaded = fresh_process.load(files)
+    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(reference / "final.keras")]["digest"]
+    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"]
+
+
+def kill_until_finished(tmp_path, epochs, modes, fresh_process, reference=None, seed=0):
     """Trains with a SIGKILL per entry of `modes`, reruns until finished; checks the finished dir.
 
     Returns `(kills, runs)`.
@@ -142,9 +141,10 @@ def kill_until_finished(tmp_path, epochs, modes, seed=0):
     rng = random.Random(seed)
     d = tmp_path / "killed"
     args = ["train", "--model", "stride", "--epochs", str(epochs), "--model-dir", str(d), *KILL_QUICK]
-    # The uninterrupted run, in this process (same code, same seed; saves a Python start-up).
-    assert main(["train", "--model", "stride", "--epochs", str(epochs), "--model-dir", str(tmp_path / "reference"),
-                 *KILL_QUICK]) == 0
+    if reference is None:  # the uninterrupted run, in this process (same code, same seed)
+        reference = tmp_path / "reference"
+        assert main(["train", "--model", "stride", "--epochs", str(epochs), "--model-dir", str(reference),
+                     *KILL_QUICK]) == 0
     kills = runs = 0
     for mode in modes:
         if (d / "final.keras").exists():
@@ -159,48 +159,103 @@ def kill_until_finished(tmp_path, epochs, modes, seed=0):
         assert outcome in ("killed", 0), text[-2000:]
         kills += outcome == "killed"
     while not (d / "final.keras").exists() and runs < len(modes) + 3:
-        final = shiftinv(args, timeout=600)
+        final = shiftinv(*args, timeout=600)
         runs += 1
         assert final.returncode == 0, final.stderr[-2000:]
-    # Each epoch exactly once; the same losses as the uninterrupted run.
-    rows = list(csv.DictReader(open(d / "training_log.csv")))
-    ref_rows = list(csv.DictReader(open(tmp_path / "reference" / "training_log.csv")))
-    assert [int(r["epoch"]) for r in rows] == list(range(epochs))
-    assert [r["loss"] for r in rows] == [r["loss"] for r in ref_rows]
-    assert not _tmp_files(d) and not (d / ".lock").exists()
-    best = 1 + max(range(epochs), key=lambda i: (float(rows[i]["val_accuracy"]), -i))
-    assert read_metadata(d / "best.keras")["epoch"] == best
-    files = [d / "final.keras", d / "best.keras", d / "last.keras", tmp_path / "reference" / "final.keras",
-             *sorted((d / "checkpoints").iterdir())]
-    loaded = load_in_fresh_process(files)
-    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(tmp_path / "reference" / "final.keras")]["digest"]
-    assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"]
+    check_finished_like(d, reference, epochs, fresh_process)
     return kills, runs
 
 
-def test_training_killed_twice_resumes_to_the_same_weights(tmp_path):
-    kills, runs = kill_until_finished(tmp_path, 2, ["save", "derived"])
+def test_training_sigkilled_in_its_second_checkpoint_resumes_to_the_same_weights(
+        tmp_path, reference_run, fresh_process, capsys):
+    """One real SIGKILL (stale lock and a half-written checkpoint left behind); the rerun, here in this
+    process, resumes after epoch 1 and ends with the uninterrupted run's weights."""
+    d = tmp_path / "killed"
+    args = ["train", "--model", "stride", "--epochs", "2", "--model-dir", str(d), *KILL_QUICK]
+    outcome = _run_and_kill(args, d, "second-checkpoint", None, tmp_path / "run0.txt")
+    text = (tmp_path / "run0.txt").read_text()
+    assert outcome == "killed" and "Traceback" not in text, text[-2000:]
+    assert (d / ".lock").exists() and _newest_checkpoint(d) == 1
+    capsys.readouterr()
+    assert main(args) == 0
+    assert f"Resuming {d} after epoch 1/2" in capsys.readouterr().out
+    check_finished_like(d, reference_run, 2, fresh_process)
+
+
+class Killed(BaseException):
+    """Stands for a kill at a chosen point: a BaseException, which nothing in the library catches."""
+
+
+def kill_at(monkeypatch, d, name, nth):
+    """The run dies inside its `nth` atomic write of `d/name`: the temporary file is written, not renamed,
+    and stays behind, as after a SIGKILL."""
+    from keras_shiftinv import saving
+
+    real = saving.atomic_write
+    seen = []
+
+    def atomic_write(path, write):
+        if os.path.relpath(path, d) == name:
+            seen.append(path)
+            if len(seen) == nth:
+                base, ext = os.path.splitext(os.path.basename(path))
+                write(os.path.join(os.path.dirname(path), f".{base}.tmp-{os.getpid()}{ext}"))
+                raise Killed(name)
+        return real(path, write)
+
+    monkeypatch.setattr(saving, "atomic_write", atomic_write)
+
+
+def test_training_killed_at_each_commit_point_resumes_to_the_same_weights(
+        tmp_path, reference_run, fresh_process, monkeypatch, capsys):
+    """Deterministic kill points, one per run: inside epoch 2's checkpoint write; after that checkpoint's
+    commit, inside last.keras; inside final.keras (after the resume's publish). Then a clean rerun."""
+    d = tmp_path / "killed"
+    args = ["train", "--model", "stride", "--epochs", "2", "--model-dir", str(d), *KILL_QUICK]
+    points = [  # (file, its nth write in the run, resumed after epoch, newest checkpoint after the kill)
+        ("checkpoints/epoch-0002.keras", 1, 0, 1),
+        ("last.keras", 1, 1, 2),  # epoch 1's last.keras was written before the first kill
+        ("final.keras", 1, 2, 2),
+    ]
+    for name, nth, resumed, newest in points:
+        with monkeypatch.context() as patch:
+            kill_at(patch, d, name, nth)
+            with pytest.raises(Killed, match=name):
+                main(args)
+        out = capsys.readouterr().out
+        assert _newest_checkpoint(d) == newest, name
+        assert (f"Resuming {d} after epoch {resumed}/2" in out) == bool(resumed), (name, out[-2000:])
+        assert not (d / "final.keras").exists()
+        assert _tmp_files(d), name  # the kill left its temporary file
+    assert main(args) == 0
+    assert f"Resuming {d} after epoch 2/2" in capsys.readouterr().out
+    check_finished_like(d, reference_run, 2, fresh_process)
+
+
+@pytest.mark.slow
+def test_training_killed_twice_resumes_to_the_same_weights(tmp_path, reference_run, fresh_process):
+    kills, runs = kill_until_finished(tmp_path, 2, ["save", "derived"], fresh_process, reference=reference_run)
     assert kills == 2
 
 
 @pytest.mark.slow
-def test_training_killed_ten_times_resumes_to_the_same_weights(tmp_path):
+def test_training_killed_ten_times_resumes_to_the_same_weights(tmp_path, fresh_process):
     modes = ["save", "random", "derived", "random", "epoch-end", "save", "random", "derived", "random", "save"]
-    kills, runs = kill_until_finished(tmp_path, 6, modes, seed=7)
+    kills, runs = kill_until_finished(tmp_path, 6, modes, fresh_process, seed=7)
     print(f"kill test: {kills} kills, {runs} runs, all .keras loaded in a fresh process")
     assert kills >= 8
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     d = tmp_path / "mirrored"
-    result = shiftinv(["train", "--model", "group", "--epochs", "1", "--model-dir", str(d),
-                       "--cpu-replicas", "2", *QUICK], timeout=300)
+    result = shiftinv("train", "--model", "group", "--epochs", "1", "--model-dir", d, "--cpu-replicas", "2",
+                      *QUICK, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((d / "config.json").read_text())
     assert config["replicas"] == 2 and config["batch_size"] == 32
     assert (d / "final.keras").exists()
-    bad = shiftinv(["train", "--model", "group", "--model-dir", str(d), "--cpu-replicas", "2", *QUICK,
-                    "--batch-size", "33"], timeout=120)
+    bad = shiftinv("train", "--model", "group", "--model-dir", d, "--cpu-replicas", "2", *QUICK,
+                   "--batch-size", "33", timeout=120)
     assert bad.returncode == 2 and "not divisible by the 2 replicas" in bad.stderr
     assert "Traceback" not in bad.stderr
 
@@ -215,15 +270,15 @@ def _free_ports(n):
     return ports
 
 
-def test_two_worker_processes_train_together(tmp_path):
+def test_two_worker_processes_train_together(tmp_path, fresh_process):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for i in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
-        args = ["train", "--model", "group", "--epochs", "2", "--model-dir", str(tmp_path / "mw"), *QUICK]
-        procs.append(subprocess.Popen([sys.executable, "-m", "keras_shiftinv", *args], env=env,
+        env = cli_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+        args = ["train", "--model", "group", "--epochs", "2", "--model-dir", str(tmp_path / "mw"), *QUICK,
+                "--max-train-examples", "128"]  # 4 steps an epoch: each all-reduce goes through gRPC
+        procs.append(subprocess.Popen(cli_command(*args), env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = [p.communicate(timeout=400) for p in procs]
     for p, (out, err) in zip(procs, outs):
@@ -239,8 +294,8 @@ def test_two_worker_processes_train_together(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1] and {"loss", "accuracy"} <= set(rows[0])
     assert any((d / "logs").rglob("*tfevents*")) and not (d / ".lock").exists()
     files = [d / n for n in ("final.keras", "best.keras", "last.keras", "checkpoints/epoch-0002.keras")]
-    loaded = load_in_fresh_process(files)
-    assert {v["classes"] for v in loaded.values()} == {10}
+    loaded = fresh_process.load(files)
+    assert {len(v["metadata"]["class_names"]) for v in loaded.values()} == {10}
     digest = digests[0].split()[-1]
     assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"] == digest
 
