@@ -63,8 +63,8 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         if mixing != "group":
             raise ValueError(
                 f"{self.__class__.__name__} supports only `mixing='group'`: the 2-D layer's "
-                "'conv3d' mixing (a kernel of 3 over the 4 phases) has no agreed meaning for "
-                f"{2 ** self.rank} phases (docs/design.md, 'Other ranks'). Received: mixing={mixing!r}"
+                "'conv3d' mixing (a kernel of 3 over its 4 phases) has no agreed meaning for the "
+                f"2 or 8 phases of other ranks (docs/design.md, 'Other ranks'). Received: mixing={mixing!r}"
             )
         self.mixing = mixing
         self.mixing_width = check_choice("mixing_width", mixing_width, MIXING_WIDTHS)
