@@ -319,3 +319,21 @@ def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
         timeout=300,
     )
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), _np(model(x_np)))
+
+
+def test_saved_model_export_of_a_1d_classifier(tmp_path):
+    import tensorflow as tf
+
+    inputs = keras.Input((None, 2))
+    x = keras.layers.Conv1D(4, 3, padding="same")(inputs)
+    x = BlurPool1D(3, padding="circular")(x)
+    x = PolyphaseDownsample1D(8, align="max_norm", padding="circular")(x)
+    x = AdaptivePolyphasePool1D(padding="circular")(keras.layers.ReLU()(x))
+    model = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.GlobalAveragePooling1D()(x)))
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    rng = np.random.default_rng(12)
+    for length in (40, 33):  # any length, odd included
+        signal = rng.normal(size=(3, length, 2)).astype("float32")
+        out = loaded.serve(tf.constant(signal)).numpy()
+        np.testing.assert_allclose(out, _np(model(signal)), rtol=1e-5, atol=1e-5)
