@@ -11,7 +11,6 @@ from keras import ops
 
 import reference_nd as ref
 from keras_shiftinv.layers import AdaptivePolyphasePool1D
-from keras_shiftinv.layers import AdaptivePolyphasePool2D
 from keras_shiftinv.layers import AdaptivePolyphasePool3D
 from keras_shiftinv.layers import BlurPool1D
 from keras_shiftinv.layers import BlurPool2D
