@@ -1,21 +1,33 @@
 """The downsampling layers of keras-shiftinv."""
 
+from keras_shiftinv.layers.adaptive_polyphase_pool_1d import AdaptivePolyphasePool1D
 from keras_shiftinv.layers.adaptive_polyphase_pool_2d import AdaptivePolyphasePool2D
+from keras_shiftinv.layers.adaptive_polyphase_pool_3d import AdaptivePolyphasePool3D
+from keras_shiftinv.layers.blur_pool_1d import BlurPool1D
 from keras_shiftinv.layers.blur_pool_2d import BlurPool2D
 from keras_shiftinv.layers.blur_pool_2d import binomial_filter
+from keras_shiftinv.layers.blur_pool_3d import BlurPool3D
 from keras_shiftinv.layers.pad_to_multiple_2d import CropLike2D
 from keras_shiftinv.layers.pad_to_multiple_2d import PadToMultiple2D
 from keras_shiftinv.layers.polyphase_downsample import PolyphaseDownsample
 from keras_shiftinv.layers.polyphase_downsample import polyphase_split
+from keras_shiftinv.layers.polyphase_downsample_1d import PolyphaseDownsample1D
+from keras_shiftinv.layers.polyphase_downsample_3d import PolyphaseDownsample3D
 from keras_shiftinv.layers.polyphase_upsample_2d import PolyphaseUpsample2D
 from keras_shiftinv.layers.spatial_padding_2d import SpatialPadding2D
 
 __all__ = [
+    "AdaptivePolyphasePool1D",
     "AdaptivePolyphasePool2D",
+    "AdaptivePolyphasePool3D",
+    "BlurPool1D",
     "BlurPool2D",
+    "BlurPool3D",
     "CropLike2D",
     "PadToMultiple2D",
     "PolyphaseDownsample",
+    "PolyphaseDownsample1D",
+    "PolyphaseDownsample3D",
     "PolyphaseUpsample2D",
     "SpatialPadding2D",
     "binomial_filter",

@@ -1,5 +1,7 @@
 """Argument checks and padding helpers shared by the layers (not public API)."""
 
+import itertools
+
 import keras
 import numpy as np
 from keras import ops
@@ -238,3 +240,135 @@ def roll_axis(x, shift, axis):
     first, second = [slice(None)] * len(x.shape), [slice(None)] * len(x.shape)
     first[axis], second[axis] = slice(-shift, None), slice(None, -shift)
     return ops.concatenate([x[tuple(first)], x[tuple(second)]], axis=axis)
+
+
+# Rank-generic helpers of the 1-D and 3-D layers (the 2-D layers keep the
+# functions above). Spatial axes are 1..rank; `strides` has one entry, 1 or 2,
+# per spatial axis.
+
+SIGNAL_LAYOUTS = {1: "(batch, steps, channels)", 3: "(batch, depth, height, width, channels)"}
+
+
+def check_signal_shape(layer_name, input_shape, rank):
+    """Checks a channels-last `(rank + 2)`-D shape with a known channel count."""
+    check_channels_last(layer_name)
+    if len(input_shape) != rank + 2:
+        raise ValueError(
+            f"{layer_name} expects a {rank + 2}D input of shape {SIGNAL_LAYOUTS[rank]}. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"{layer_name} needs a known number of input channels (last axis). "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    return int(input_shape[-1])
+
+
+def check_strides(value, rank, allowed=(1, 2), name="strides"):
+    """An int or a `rank`-tuple of ints in `allowed`, at least one of them > 1 -> tuple."""
+    strides = (value,) * rank if isinstance(value, (int, np.integer)) else value
+    valid = (
+        isinstance(strides, (tuple, list))
+        and len(strides) == rank
+        and all(not isinstance(s, bool) and isinstance(s, (int, np.integer)) and s in allowed for s in strides)
+        and max(strides) > 1
+    )
+    if not valid:
+        raise ValueError(
+            f"Argument `{name}` must be an int or a tuple of {rank} ints, each in "
+            f"{list(allowed)[0]}..{list(allowed)[-1]}, at least one of them > 1. Received: {name}={value!r}"
+        )
+    return tuple(int(s) for s in strides)
+
+
+def strided_output_shape(input_shape, strides, channels):
+    """`(B, ceil(n_i / s_i) ..., channels)` for a channels-last shape."""
+    out = [None if n is None else -(-n // s) for n, s in zip(input_shape[1:-1], strides)]
+    return (input_shape[0], *out, channels)
+
+
+def pad_axes(x, pads, mode):
+    """Pads the spatial axes 1..len(pads) of a channels-last tensor.
+
+    `pads` holds one `(before, after)` per spatial axis; modes as `pad_spatial`.
+    """
+    if all(before == after == 0 for before, after in pads):
+        return x
+    if mode == "zeros":
+        return ops.pad(x, [[0, 0], *[list(p) for p in pads], [0, 0]])
+    shape = ops.shape(x)
+    for axis, (before, after) in enumerate(pads, start=1):
+        if before or after:
+            x = ops.take(x, _pad_indices(shape[axis], before, after, mode), axis=axis)
+    return x
+
+
+def pad_to_even_axes(x, strides, mode):
+    """Pads one entry at the end of each odd axis whose stride is 2."""
+    static = x.shape[1:-1]
+    if all(n is not None for n, s in zip(static, strides) if s == 2):
+        return pad_axes(x, [(0, n % 2 if s == 2 else 0) for n, s in zip(static, strides)], mode)
+    # Dynamic sizes: pad one and crop back to the even size.
+    shape = ops.shape(x)
+    crop = [slice(None)]
+    for axis, s in enumerate(strides, start=1):
+        crop.append(slice(None, shape[axis] + shape[axis] % 2) if s == 2 else slice(None))
+    x = pad_axes(x, [(0, 1 if s == 2 else 0) for s in strides], mode)
+    return x[tuple(crop)]
+
+
+def phase_offsets(strides):
+    """The offsets of the phases, in row-major order: phase `p` of strides (2, 2, 2) is `4*dt + 2*dy + dx`.
+
+    Example:
+    >>> phase_offsets((1, 2, 2))
+    [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
+    """
+    return list(itertools.product(*[range(s) for s in strides]))
+
+
+def phase_stack_axes(x, strides):
+    """(B, *spatial, C) with even strided axes -> (B, *spatial / strides, P, C)."""
+    parts = [
+        x[(slice(None), *[slice(o, None, s) for o, s in zip(offset, strides)])]
+        for offset in phase_offsets(strides)
+    ]
+    return ops.stack(parts, axis=-2)  # (B, *half, P, C)
+
+
+def choose_phase_axes(stack, criterion="l2"):
+    """(B, *half, P, C) -> (B,) int32, ranked as `choose_phase` (norm, peak, index)."""
+    stack = _accumulation_dtype(stack)
+    rank = len(stack.shape)
+    axes = (*range(1, rank - 2), rank - 1)  # all but the batch and phase axes
+    values = ops.square(stack) if criterion == "l2" else ops.abs(stack)
+    norms = ops.sum(values, axis=axes)  # (B, P)
+    peaks = ops.max(ops.abs(stack), axis=axes)  # (B, P)
+    return first_max_index(norms, peaks)
+
+
+def select_phase_axes(stack, phase_index):
+    """Picks phase `phase_index[b]` of each item: (B, *half, P, C) -> (B, *half, C), a select."""
+    rank, phases = len(stack.shape), stack.shape[-2]
+    chosen = ops.equal(ops.arange(phases, dtype="int32")[None, :], ops.cast(phase_index, "int32")[:, None])  # (B, P)
+    chosen = ops.reshape(chosen, (-1, *[1] * (rank - 3), phases, 1))  # (B, 1..., P, 1)
+    return ops.sum(ops.where(chosen, stack, ops.zeros_like(stack)), axis=-2)
+
+
+def align_axes(x, strides, phase_index=None):
+    """Rolls each item of an even-sized `x` by minus the offsets of its max-norm phase.
+
+    With `phase_index` given, rolls by those phases instead. Returns
+    `(rolled, phase_index)`, the index int32 of shape `(B,)`.
+    """
+    if phase_index is None:
+        phase_index = choose_phase_axes(phase_stack_axes(x, strides))
+    phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+    rolled = []
+    for offset in phase_offsets(strides):
+        y = x
+        for axis, o in enumerate(offset, start=1):
+            y = roll_axis(y, -o, axis)
+        rolled.append(y)
+    return select_phase_axes(ops.stack(rolled, axis=-2), phase_index), phase_index  # stack: (B, *spatial, P, C)

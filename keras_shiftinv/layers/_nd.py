@@ -1,0 +1,258 @@
+"""Rank-generic bases of the 1-D and 3-D layers (not public API).
+
+The public classes (`PolyphaseDownsample1D`, `BlurPool3D`, ...) fix the rank
+and document the arguments; docs/design.md, "Other ranks", says what they
+compute.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import align_axes
+from keras_shiftinv.layers._utils import as_float
+from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers._utils import check_odd_kernel_size
+from keras_shiftinv.layers._utils import check_positive_int
+from keras_shiftinv.layers._utils import check_signal_shape
+from keras_shiftinv.layers._utils import check_strides
+from keras_shiftinv.layers._utils import choose_phase_axes
+from keras_shiftinv.layers._utils import pad_axes
+from keras_shiftinv.layers._utils import pad_to_even_axes
+from keras_shiftinv.layers._utils import phase_stack_axes
+from keras_shiftinv.layers._utils import select_phase_axes
+from keras_shiftinv.layers._utils import strided_output_shape
+from keras_shiftinv.layers.polyphase_downsample import ALIGNS
+from keras_shiftinv.layers.polyphase_downsample import MIXING_WIDTHS
+from keras_shiftinv.layers.polyphase_downsample import group_width
+
+CRITERIA = ("l2", "l1")
+
+
+def _output_spec(shape, dtype, return_index):
+    if return_index:
+        return keras.KerasTensor(shape, dtype=dtype), keras.KerasTensor((shape[0],), dtype="int32")
+    return keras.KerasTensor(shape, dtype=dtype)
+
+
+class PolyphaseDownsampleND(keras.layers.Layer):
+    """The paper's module for `rank` spatial axes, group mixing only (see the subclasses)."""
+
+    rank = None
+
+    def __init__(
+        self,
+        filters,
+        mixing="group",
+        kernel_size=3,
+        padding="zeros",
+        align=None,
+        return_index=False,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        mixing_width="lcm",
+        strides=2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = check_positive_int("filters", filters)
+        if mixing != "group":
+            raise ValueError(
+                f"{self.__class__.__name__} supports only `mixing='group'`: the 2-D layer's "
+                "'conv3d' mixing (a kernel of 3 over its 4 phases) has no agreed meaning for the "
+                f"2 or 8 phases of other ranks (docs/design.md, 'Other ranks'). Received: mixing={mixing!r}"
+            )
+        self.mixing = mixing
+        self.mixing_width = check_choice("mixing_width", mixing_width, MIXING_WIDTHS)
+        self.kernel_size = check_odd_kernel_size(kernel_size)
+        self.padding = check_choice("padding", padding, PADDING_MODES)
+        self.align = check_choice("align", align, ALIGNS)
+        self.return_index = bool(return_index)
+        if self.return_index and self.align is None:
+            raise ValueError(
+                "Argument `return_index=True` needs `align='max_norm'` (without "
+                f"alignment no phase is chosen). Received: align={align!r}"
+            )
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.strides = check_strides(strides, self.rank)
+        self.phases = int(np.prod(self.strides))
+
+    def build(self, input_shape):
+        channels = check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        mixed = group_width(channels, self.filters, self.mixing_width, self.name)
+        kernel_shape = (*[self.kernel_size] * self.rank, self.phases, mixed)
+        self.mixing_kernel = self.add_weight(
+            name="mixing_kernel", shape=kernel_shape, initializer=self.kernel_initializer
+        )
+        self.merge_kernel = self.add_weight(
+            name="merge_kernel", shape=(mixed, self.filters), initializer=self.kernel_initializer
+        )
+        self._channels = channels
+        if self.use_bias:
+            self.mixing_bias = self.add_weight(
+                name="mixing_bias", shape=(mixed,), initializer=self.bias_initializer
+            )
+            self.merge_bias = self.add_weight(
+                name="merge_bias", shape=(self.filters,), initializer=self.bias_initializer
+            )
+
+    def call(self, inputs, phase_index=None):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
+        x = pad_to_even_axes(inputs, self.strides, self.padding)
+        if self.align == "max_norm" or phase_index is not None:
+            x, phase_index = align_axes(x, self.strides, phase_index)
+        stack = phase_stack_axes(x, self.strides)  # (B, *half, P, C)
+        shape = ops.shape(stack)
+        x = ops.reshape(stack, (*shape[:-2], self.phases * self._channels))  # (B, *half, P*C), channel p*C + c
+        p = self.kernel_size // 2
+        x = pad_axes(x, [(p, p)] * self.rank, self.padding)
+        kernel, bias = self.fused_kernel(x.dtype)
+        y = ops.conv(x, kernel, padding="valid")
+        y = y if bias is None else y + bias
+        return (y, phase_index) if self.return_index else y
+
+    def fused_kernel(self, dtype="float32"):
+        """The grouped mixing and the 1x1 merge folded into one `(k,)*rank + (P*C, filters)` kernel.
+
+        Nothing nonlinear stands between the two, so the module is one linear
+        map of the phase-major stack (channel `p*C + c`); the layer always runs
+        it as this one convolution. Returns `(kernel, bias)`, bias None without
+        `use_bias`.
+        """
+        k, c, f = self.kernel_size, self._channels, self.filters
+        taps = k**self.rank
+        mix = ops.cast(self.mixing_kernel, dtype)
+        merge = ops.cast(self.merge_kernel, dtype)
+        mix = ops.reshape(mix, (taps, self.phases, c, -1))  # (taps, p, c, m): group c owns channels c*M..c*M+M-1
+        merge3 = ops.reshape(merge, (c, -1, f))  # (c, m, o)
+        kernel = ops.einsum("tpcm,cmo->tpco", mix, merge3)
+        kernel = ops.reshape(kernel, (*[k] * self.rank, self.phases * c, f))  # input channel p*C + c
+        if not self.use_bias:
+            return kernel, None
+        bias = ops.matmul(ops.cast(self.mixing_bias, dtype), merge) + ops.cast(self.merge_bias, dtype)
+        return kernel, bias
+
+    def compute_output_shape(self, input_shape, phase_index_shape=None):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        shape = strided_output_shape(input_shape, self.strides, self.filters)
+        return (shape, (input_shape[0],)) if self.return_index else shape
+
+    def compute_output_spec(self, inputs, phase_index=None):
+        shape = self.compute_output_shape(inputs.shape)
+        return _output_spec(shape[0] if self.return_index else shape, self.compute_dtype, self.return_index)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "mixing": self.mixing,
+                "mixing_width": self.mixing_width,
+                "kernel_size": self.kernel_size,
+                "padding": self.padding,
+                "align": self.align,
+                "return_index": self.return_index,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        if self.rank > 1:
+            config["strides"] = self.strides
+        return config
+
+
+class AdaptivePolyphasePoolND(keras.layers.Layer):
+    """APS for `rank` spatial axes (see the subclasses)."""
+
+    rank = None
+
+    def __init__(self, criterion="l2", padding="zeros", return_index=False, strides=2, **kwargs):
+        super().__init__(**kwargs)
+        self.criterion = check_choice("criterion", criterion, CRITERIA)
+        self.padding = check_choice("padding", padding, PADDING_MODES)
+        self.return_index = bool(return_index)
+        self.strides = check_strides(strides, self.rank)
+
+    def build(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+
+    def call(self, inputs, phase_index=None):
+        inputs = as_float(inputs, self.compute_dtype)
+        stack = phase_stack_axes(pad_to_even_axes(inputs, self.strides, self.padding), self.strides)  # (B, *half, P, C)
+        if phase_index is None:
+            phase_index = choose_phase_axes(stack, self.criterion)
+        phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        outputs = select_phase_axes(stack, phase_index)
+        return (outputs, phase_index) if self.return_index else outputs
+
+    def compute_output_shape(self, input_shape, phase_index_shape=None):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        shape = strided_output_shape(input_shape, self.strides, input_shape[-1])
+        return (shape, (input_shape[0],)) if self.return_index else shape
+
+    def compute_output_spec(self, inputs, phase_index=None):
+        shape = self.compute_output_shape(inputs.shape)
+        return _output_spec(shape[0] if self.return_index else shape, self.compute_dtype, self.return_index)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"criterion": self.criterion, "padding": self.padding, "return_index": self.return_index})
+        if self.rank > 1:
+            config["strides"] = self.strides
+        return config
+
+
+class BlurPoolND(keras.layers.Layer):
+    """Separable binomial blur, then subsampling, along the strided axes (see the subclasses)."""
+
+    rank = None
+    _strides_name = "strides"
+
+    def __init__(self, filt_size=4, strides=2, padding="reflect", **kwargs):
+        super().__init__(**kwargs)
+        self.filt_size = check_positive_int("filt_size", filt_size)
+        if not 1 <= self.filt_size <= 7:
+            raise ValueError(
+                f"Argument `filt_size` must be between 1 and 7. Received: filt_size={filt_size}"
+            )
+        self.strides = check_strides(strides, self.rank, allowed=range(1, 65), name=self._strides_name)
+        self.padding = check_choice("padding", padding, PADDING_MODES)
+        # The 1-D binomial taps; BlurPool2D's filter is their outer product.
+        self._taps = [math.comb(self.filt_size - 1, i) / 2 ** (self.filt_size - 1) for i in range(self.filt_size)]
+
+    def build(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+
+    def call(self, inputs):
+        x = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
+        n, before = self.filt_size, (self.filt_size - 1) // 2
+        for axis, stride in enumerate(self.strides, start=1):
+            if stride == 1:
+                continue  # an axis with stride 1 is neither blurred nor subsampled
+            pads = [(0, 0)] * self.rank
+            pads[axis - 1] = (before, n // 2)
+            x = pad_axes(x, pads, self.padding)
+            out = 0
+            for i, tap in enumerate(self._taps):
+                index = [slice(None)] * (self.rank + 2)
+                index[axis] = slice(i, i - (n - 1) or None, stride)  # ceil(size / stride) entries
+                out = out + ops.cast(tap, x.dtype) * x[tuple(index)]
+            x = out
+        return x
+
+    def compute_output_shape(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        return strided_output_shape(input_shape, self.strides, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filt_size": self.filt_size, "padding": self.padding})
+        config["strides" if self.rank > 1 else "stride"] = self.strides if self.rank > 1 else self.strides[0]
+        return config

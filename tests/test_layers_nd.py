@@ -1,0 +1,338 @@
+"""The 1-D and 3-D layers against tests/reference_nd.py (docs/design.md, "Other ranks")."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import reference_nd as ref
+from keras_shiftinv.layers import AdaptivePolyphasePool1D
+from keras_shiftinv.layers import AdaptivePolyphasePool3D
+from keras_shiftinv.layers import BlurPool1D
+from keras_shiftinv.layers import BlurPool2D
+from keras_shiftinv.layers import BlurPool3D
+from keras_shiftinv.layers import PolyphaseDownsample
+from keras_shiftinv.layers import PolyphaseDownsample1D
+from keras_shiftinv.layers import PolyphaseDownsample3D
+
+MODES = ("zeros", "reflect", "circular")
+
+
+def _np(x):
+    return ops.convert_to_numpy(x)
+
+
+def _random_weights(layer, rng):
+    weights = [rng.normal(size=w.shape).astype("float32") for w in layer.weights]
+    layer.set_weights(weights)
+    return weights
+
+
+# --- PolyphaseDownsample1D / 3D against the reference -------------------------------------
+
+
+@pytest.mark.parametrize("padding", MODES)
+@pytest.mark.parametrize("align", [None, "max_norm"])
+def test_downsample_1d_matches_reference(padding, align):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 11, 3)).astype("float32")  # odd length: padded by one sample
+    layer = PolyphaseDownsample1D(4, padding=padding, align=align, use_bias=True)
+    layer.build(x.shape)
+    weights = _random_weights(layer, rng)
+    assert weights[0].shape == (3, 2, 12)  # (k, P, lcm(3, 4))
+    expected = ref.polyphase_downsample(x, weights, (2,), padding, align, use_bias=True)
+    np.testing.assert_allclose(_np(layer(x)), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "strides, padding, align, width",
+    [
+        ((2, 2, 2), "zeros", None, "lcm"),
+        ((2, 2, 2), "circular", "max_norm", "min"),
+        ((2, 2, 2), "reflect", "max_norm", "lcm"),
+        ((1, 2, 2), "circular", "max_norm", "lcm"),
+        ((2, 1, 2), "reflect", None, "min"),
+    ],
+)
+def test_downsample_3d_matches_reference(strides, padding, align, width):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 5, 6, 7, 2)).astype("float32")
+    layer = PolyphaseDownsample3D(3, padding=padding, align=align, mixing_width=width, strides=strides)
+    layer.build(x.shape)
+    weights = _random_weights(layer, rng)
+    phases = int(np.prod(strides))
+    assert weights[0].shape == (3, 3, 3, phases, 6 if width == "lcm" else 4)
+    expected = ref.polyphase_downsample(x, weights, strides, padding, align)
+    np.testing.assert_allclose(_np(layer(x)), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_downsample_phase_index_reuse_and_return():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 4, 6, 4, 2)).astype("float32")
+    layer = PolyphaseDownsample3D(2, kernel_size=1, align="max_norm", return_index=True, padding="circular")
+    y, index = layer(x)
+    expected_index = [ref.max_norm_phase(item, (2, 2, 2)) for item in x]
+    np.testing.assert_array_equal(_np(index), expected_index)
+    # Another layer, given a phase chosen elsewhere, rolls by it.
+    other = PolyphaseDownsample3D(3, kernel_size=1, padding="circular")
+    given = np.array([7, 0, 3, 5], "int32")
+    out = other(x, phase_index=given)
+    expected = ref.polyphase_downsample(x, [w.numpy() for w in other.weights], (2, 2, 2), "circular", phases=given)
+    np.testing.assert_allclose(_np(out), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_downsample_3d_with_strides_1_2_2_equals_2d_per_frame():
+    # strides (1, 2, 2) with kernel 1 is PolyphaseDownsample (2-D, group, kernel 1) per frame.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 6, 6, 4)).astype("float32")
+    layer3 = PolyphaseDownsample3D(8, kernel_size=1, strides=(1, 2, 2))
+    layer2 = PolyphaseDownsample(8, kernel_size=1)
+    layer3.build(x.shape)
+    layer2.build((None, 6, 6, 4))
+    mix, merge = [w.numpy() for w in layer3.weights]
+    layer2.set_weights([mix[0], merge])  # (1, 1, 1, 4, 8) -> the 2-D layout (1, 1, 4, 8)
+    frames = _np(layer2(x.reshape(6, 6, 6, 4))).reshape(2, 3, 3, 3, 8)  # (B*D, h, w, F) -> (B, D, h, w, F)
+    np.testing.assert_allclose(_np(layer3(x)), frames, rtol=1e-5, atol=1e-5)
+
+
+# --- identity-like weights: the aligned module reproduces APS ------------------------------
+
+
+@pytest.mark.parametrize("rank, strides", [(1, (2,)), (3, (2, 2, 2)), (3, (1, 2, 2))])
+def test_aligned_identity_weights_equal_aps_and_up_restores(rank, strides):
+    rng = np.random.default_rng(4)
+    c = 3
+    x = rng.normal(size=(3, *[4] * rank, c)).astype("float32")
+    if rank == 1:
+        layer = PolyphaseDownsample1D(c, kernel_size=1, align="max_norm", return_index=True, padding="circular")
+        pool = AdaptivePolyphasePool1D(return_index=True)
+    else:
+        layer = PolyphaseDownsample3D(c, kernel_size=1, align="max_norm", return_index=True, padding="circular", strides=strides)
+        pool = AdaptivePolyphasePool3D(return_index=True, strides=strides)
+    layer.build(x.shape)
+    phases = int(np.prod(strides))
+    mix = np.zeros((*[1] * rank, phases, c), "float32")
+    mix[..., 0, :] = 1.0  # group c reads only phase 0 (after the roll: the chosen phase) of channel c
+    layer.set_weights([mix, np.eye(c, dtype="float32")])
+    y, index = layer(x)
+    pooled, pool_index = pool(x)
+    np.testing.assert_array_equal(_np(index), _np(pool_index))
+    np.testing.assert_array_equal(_np(y), _np(pooled))
+    # Up again by hand (zeros elsewhere, placed at the chosen phase) restores the kept samples.
+    up = np.zeros_like(x)
+    for b, p in enumerate(_np(index)):
+        where = (b, *[slice(o, None, s) for o, s in zip(ref.offsets(strides)[p], strides)])
+        up[where] = _np(y)[b]
+    kept = up != 0
+    np.testing.assert_array_equal(up[kept], x[kept])
+    assert kept.sum() == x.size // phases  # exactly one phase of each item, all of it non-zero
+
+
+# --- APS and BlurPool against the reference ------------------------------------------------
+
+
+@pytest.mark.parametrize("criterion", ["l2", "l1"])
+@pytest.mark.parametrize("padding", MODES)
+def test_aps_matches_reference(criterion, padding):
+    rng = np.random.default_rng(5)
+    x1 = rng.normal(size=(5, 9, 2)).astype("float32")
+    out, index = AdaptivePolyphasePool1D(criterion, padding, return_index=True)(x1)
+    expected, phases = ref.aps(x1, (2,), padding, criterion)
+    np.testing.assert_array_equal(_np(index), phases)
+    np.testing.assert_array_equal(_np(out), expected.astype("float32"))
+    for strides in [(2, 2, 2), (1, 2, 2)]:
+        x3 = rng.normal(size=(4, 3, 5, 4, 2)).astype("float32")
+        out, index = AdaptivePolyphasePool3D(criterion, padding, return_index=True, strides=strides)(x3)
+        expected, phases = ref.aps(x3, strides, padding, criterion)
+        np.testing.assert_array_equal(_np(index), phases)
+        np.testing.assert_array_equal(_np(out), expected.astype("float32"))
+
+
+def test_aps_ties_go_to_peak_then_lowest_index():
+    x = np.zeros((3, 8, 1), "float32")
+    x[0, 0::2, 0] = 2.0  # even phase: norm 16, peak 2
+    x[0, 1, 0] = 4.0  # odd phase: norm 16 (exact tie), peak 4 -> odd wins
+    x[2, :, 0] = 1.0  # constant: ties on norm and peak -> lowest index; item 1 all zero -> 0
+    _, index = AdaptivePolyphasePool1D(return_index=True)(x)
+    np.testing.assert_array_equal(_np(index), [1, 0, 0])
+
+
+def test_dynamic_sizes_match_reference():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(11)
+    layer = PolyphaseDownsample3D(3, padding="reflect", align="max_norm")
+    x = rng.normal(size=(2, 5, 3, 7, 2)).astype("float32")
+    layer.build(x.shape)
+    weights = _random_weights(layer, rng)
+    traced = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, None, 2), "float32")])
+    expected = ref.polyphase_downsample(x, weights, (2, 2, 2), "reflect", "max_norm")
+    np.testing.assert_allclose(_np(traced(x)), expected, rtol=1e-4, atol=1e-4)
+    blur = tf.function(BlurPool1D(4, padding="circular"), input_signature=[tf.TensorSpec((None, None, 2), "float32")])
+    x1 = rng.normal(size=(2, 9, 2)).astype("float32")
+    np.testing.assert_allclose(_np(blur(x1)), ref.blur_pool(x1, 4, (2,), "circular"), atol=1e-5)
+
+
+@pytest.mark.parametrize("padding", MODES)
+@pytest.mark.parametrize("filt_size", [1, 3, 4, 5])
+def test_blur_pool_matches_reference(padding, filt_size):
+    rng = np.random.default_rng(6)
+    x1 = rng.normal(size=(2, 11, 3)).astype("float32")
+    np.testing.assert_allclose(
+        _np(BlurPool1D(filt_size, 2, padding)(x1)), ref.blur_pool(x1, filt_size, (2,), padding), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        _np(BlurPool1D(filt_size, 3, padding)(x1)), ref.blur_pool(x1, filt_size, (3,), padding), atol=1e-5
+    )
+    x3 = rng.normal(size=(2, 5, 6, 7, 2)).astype("float32")
+    for strides in [(2, 2, 2), (1, 2, 2), (3, 1, 2)]:
+        np.testing.assert_allclose(
+            _np(BlurPool3D(filt_size, strides, padding)(x3)), ref.blur_pool(x3, filt_size, strides, padding), atol=1e-5
+        )
+
+
+def test_blur_pool_3d_frames_equal_blur_pool_2d():
+    x = np.random.default_rng(7).normal(size=(2, 3, 9, 8, 4)).astype("float32")
+    frames = _np(BlurPool2D(4, 2, "reflect")(x.reshape(6, 9, 8, 4))).reshape(2, 3, 5, 4, 4)  # (B*D, h, w, C) -> (B, D, h, w, C)
+    np.testing.assert_allclose(_np(BlurPool3D(4, (1, 2, 2), "reflect")(x)), frames, atol=1e-6)
+
+
+# --- exact invariance to circular shifts ---------------------------------------------------
+
+
+def _model_1d():
+    inputs = keras.Input((32, 2))
+    x = PolyphaseDownsample1D(4, padding="circular", align="max_norm")(inputs)
+    x = keras.layers.ReLU()(x)
+    x = AdaptivePolyphasePool1D(padding="circular")(x)
+    x = PolyphaseDownsample1D(6, padding="circular", align="max_norm")(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(x))
+
+
+def _model_3d(strides):
+    inputs = keras.Input((8, 8, 8, 2))
+    x = PolyphaseDownsample3D(4, padding="circular", align="max_norm", strides=strides)(inputs)
+    x = keras.layers.ReLU()(x)
+    x = AdaptivePolyphasePool3D(padding="circular")(x)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling3D()(x))
+
+
+def test_aligned_1d_is_invariant_to_circular_shifts_and_strided_is_not():
+    rng = np.random.default_rng(8)
+    model = _model_1d()
+    x = rng.normal(size=(4, 32, 2)).astype("float32")
+    base = _np(model(x))
+    strided = lambda s: s[:, ::2].mean(axis=1)  # noqa: E731  the plain stride-2 baseline + global pool
+    baseline_gaps = []
+    for shift in [1, 2, 3, 6, 13, 31]:  # odd and even
+        shifted = np.roll(x, shift, axis=1)
+        np.testing.assert_allclose(_np(model(shifted)), base, rtol=1e-5, atol=1e-5)
+        baseline_gaps.append(np.abs(strided(shifted) - strided(x)).max())
+    assert min(baseline_gaps[i] for i in (0, 2, 4, 5)) > 1e-2  # every odd shift moves the baseline
+
+
+def test_aligned_3d_is_invariant_to_circular_shifts_and_strided_is_not():
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 8, 8, 8, 2)).astype("float32")
+    for strides in [(2, 2, 2), (1, 2, 2)]:
+        model = _model_3d(strides)
+        base = _np(model(x))
+        for _ in range(4):
+            shift = tuple(int(s) for s in rng.integers(0, 8, size=3))
+            shift = (shift[0] | 1, shift[1], shift[2] | 1)  # at least two odd shifts each time
+            shifted = np.roll(x, shift, axis=(1, 2, 3))
+            np.testing.assert_allclose(_np(model(shifted)), base, rtol=1e-5, atol=1e-5)
+    strided = lambda v: v[:, ::2, ::2, ::2].mean(axis=(1, 2, 3))  # noqa: E731
+    assert np.abs(strided(np.roll(x, (1, 0, 1), axis=(1, 2, 3))) - strided(x)).max() > 1e-2
+
+
+# --- validation and serialization ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: PolyphaseDownsample1D(4, mixing="conv3d"), "Received: mixing='conv3d'"),
+        (lambda: PolyphaseDownsample3D(4, strides=(1, 1, 1)), r"Received: strides=\(1, 1, 1\)"),
+        (lambda: PolyphaseDownsample3D(4, strides=(2, 2)), r"Received: strides=\(2, 2\)"),
+        (lambda: PolyphaseDownsample3D(4, strides=3), "Received: strides=3"),
+        (lambda: PolyphaseDownsample1D(4, return_index=True), "Received: align=None"),
+        (lambda: PolyphaseDownsample1D(4, kernel_size=2), "Received: kernel_size=2"),
+        (lambda: PolyphaseDownsample1D(4, padding="same"), "Received: padding='same'"),
+        (lambda: AdaptivePolyphasePool3D(criterion="max"), "Received: criterion='max'"),
+        (lambda: BlurPool1D(stride=1), "Received: stride=1"),
+        (lambda: BlurPool3D(filt_size=8), "Received: filt_size=8"),
+    ],
+)
+def test_bad_arguments_are_refused(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_wrong_rank_and_unknown_channels_are_refused():
+    with pytest.raises(ValueError, match=r"3D input .*Received: input_shape=\(1, 4, 4, 2\)"):
+        PolyphaseDownsample1D(4)(np.zeros((1, 4, 4, 2)))
+    with pytest.raises(ValueError, match=r"5D input .*Received: input_shape=\(1, 4, 2\)"):
+        AdaptivePolyphasePool3D()(np.zeros((1, 4, 2)))
+    with pytest.raises(ValueError, match="mixing_width='min'"):
+        PolyphaseDownsample1D(256)(np.zeros((1, 4, 255)))
+
+
+def test_get_config_round_trip():
+    for layer in [
+        PolyphaseDownsample1D(4, align="max_norm", return_index=True, padding="circular", mixing_width="min"),
+        PolyphaseDownsample3D(4, strides=(1, 2, 2), use_bias=True),
+        AdaptivePolyphasePool1D("l1", "reflect"),
+        AdaptivePolyphasePool3D(strides=(2, 1, 2)),
+        BlurPool1D(5, 3, "circular"),
+        BlurPool3D(3, (1, 2, 2), "zeros"),
+    ]:
+        config = json.loads(json.dumps(layer.get_config()))
+        clone = layer.__class__.from_config(config)
+        assert clone.get_config() == layer.get_config()
+
+
+def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
+    rng = np.random.default_rng(10)
+    inputs = keras.Input((None, 3))
+    x = BlurPool1D(3, padding="circular")(inputs)
+    x, index = PolyphaseDownsample1D(4, align="max_norm", return_index=True, padding="circular", use_bias=True)(x)
+    shortcut = AdaptivePolyphasePool1D()(BlurPool1D(3)(inputs), phase_index=index)
+    x = keras.layers.Concatenate()([x, shortcut])
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(x))
+    x_np = rng.normal(size=(2, 21, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x_np)
+    model.save(tmp_path / "m.keras")
+    code = (
+        "import sys, numpy as np, keras, keras_shiftinv\n"
+        "m = keras.saving.load_model(sys.argv[1])\n"
+        "np.save(sys.argv[3], keras.ops.convert_to_numpy(m(np.load(sys.argv[2]))))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+        check=True,
+        timeout=300,
+    )
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), _np(model(x_np)))
+
+
+def test_saved_model_export_of_a_1d_classifier(tmp_path):
+    import tensorflow as tf
+
+    inputs = keras.Input((None, 2))
+    x = keras.layers.Conv1D(4, 3, padding="same")(inputs)
+    x = BlurPool1D(3, padding="circular")(x)
+    x = PolyphaseDownsample1D(8, align="max_norm", padding="circular")(x)
+    x = AdaptivePolyphasePool1D(padding="circular")(keras.layers.ReLU()(x))
+    model = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.GlobalAveragePooling1D()(x)))
+    model.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    rng = np.random.default_rng(12)
+    for length in (40, 33):  # any length, odd included
+        signal = rng.normal(size=(3, length, 2)).astype("float32")
+        out = loaded.serve(tf.constant(signal)).numpy()
+        np.testing.assert_allclose(out, _np(model(signal)), rtol=1e-5, atol=1e-5)
