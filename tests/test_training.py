@@ -23,7 +23,8 @@ def snapshot(directory):
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("model", ["stride", "group"])
+# "group" through `train` runs by default in table1's tiny run and the mirrored and two-worker tests.
+@pytest.mark.parametrize("model", ["stride", pytest.param("group", marks=pytest.mark.slow)])
 def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys, fresh_process):
     d = tmp_path / model
     args = ["train", "--model", model, "--epochs", "1", "--model-dir", str(d), *QUICK]
