@@ -12,6 +12,7 @@ later still shows. If the import fails, the captured text is written out.
 This module imports nothing heavy: it runs before `keras` is imported.
 """
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -39,8 +40,8 @@ def quiet_tensorflow_import():
 
     Does nothing if TensorFlow is already imported or `SHIFTINV_VERBOSE` is set.
     """
-    if verbose() or "tensorflow" in sys.modules:
-        return
+    if verbose() or "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return  # without TensorFlow the command line says so in one line (keras_shiftinv._backend)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # read by TensorFlow's C++ logging at run time
     sys.stderr.flush()
     saved = os.dup(2)

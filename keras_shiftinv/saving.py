@@ -13,6 +13,7 @@ import zipfile
 
 import keras
 
+from keras_shiftinv import layers  # noqa: F401 - registers every class the package writes into a model
 from keras_shiftinv.errors import UsageError
 
 METADATA_MEMBER = "keras_shiftinv.json"
@@ -173,11 +174,9 @@ def read_metadata(path):
 def load_model(path, compile=True):
     """Loads a `.keras` file; a missing or broken file is a one-line `UsageError`.
 
-    Importing `keras_shiftinv` registers every class the package writes into a
-    model, so this works in a fresh process.
+    The package's layers (the only classes it registers with Keras) are
+    imported with this module, so this works in a fresh process.
     """
-    import keras_shiftinv  # noqa: F401 - registers the layers
-
     if not os.path.exists(path):
         raise UsageError(f"model file not found: {path}")
     try:

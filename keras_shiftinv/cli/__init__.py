@@ -4,6 +4,10 @@ import argparse
 import os
 import sys
 
+from keras_shiftinv._backend import exit_if_cli_cannot_run
+
+exit_if_cli_cannot_run()  # one line and exit 2, before the subcommands import Keras and its backend
+
 from keras_shiftinv.cli import evaluate
 from keras_shiftinv.cli import export
 from keras_shiftinv.cli import finetune

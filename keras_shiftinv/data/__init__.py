@@ -1,5 +1,9 @@
 """Input pipelines: ImageNet (tfds), image folders, Fashion-MNIST, behind `load`."""
 
+from keras_shiftinv._backend import require_tensorflow
+
+require_tensorflow("keras_shiftinv.data (tf.data and tfds input pipelines)")
+
 from keras_shiftinv.data.fashion_mnist import NUM_CLASSES as FASHION_MNIST_CLASSES
 from keras_shiftinv.data.fashion_mnist import fashion_mnist
 from keras_shiftinv.data.fashion_mnist import fashion_mnist_num_examples

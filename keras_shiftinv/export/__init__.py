@@ -1,4 +1,12 @@
-"""Export for TF Serving (SavedModel), LiteRT and ONNX (docs/design.md, "Export and serving")."""
+"""Export for TF Serving (SavedModel), LiteRT and ONNX (docs/design.md, "Export and serving").
+
+Every format goes through TensorFlow; without it, importing this package is a
+one-line `ModuleNotFoundError` that says what to install.
+"""
+
+from keras_shiftinv._backend import require_tensorflow
+
+require_tensorflow("keras_shiftinv.export (SavedModel, LiteRT and ONNX export)")
 
 from keras_shiftinv.export.litert import export_litert
 from keras_shiftinv.export.onnx import export_onnx

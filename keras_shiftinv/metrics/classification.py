@@ -1,15 +1,18 @@
 """Shift-invariance and accuracy metrics (docs/design.md, "Metrics").
 
-Every function takes a Keras model (images -> logits, or probabilities with
-`from_logits=False`) and a dataset of `(images, labels)` batches of
-*uncropped* square images (side `S`, e.g. 256 for ImageNet, 40 for the
-zero-padded Fashion-MNIST); the function crops them itself. Results are plain
+Every function takes a Keras model of any backend (images -> logits, or
+probabilities with `from_logits=False`) and the *uncropped* square images
+(side `S`, e.g. 256 for ImageNet, 40 for the zero-padded Fashion-MNIST) with
+their labels: a tuple `(images, labels)` of numpy arrays (no TensorFlow
+needed), or an iterable of such batches such as a `tf.data` dataset
+(`_inputs.batches`). The function crops them itself. Results are plain
 Python floats; randomness comes from `seed` alone.
 """
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_shiftinv.metrics._inputs import batches
 from keras_shiftinv.metrics.worst_case import worst_case_accuracy
 
 IMAGENET_PROTOCOL = {"crop_size": 224, "max_shift": 32, "positions": 64, "passes": 5}
@@ -17,8 +20,7 @@ FASHION_MNIST_PROTOCOL = {"crop_size": 32, "max_shift": 4, "positions": 16, "pas
 
 
 def _batches(dataset, progress=None):
-    for images, labels in tqdm(dataset, desc=progress, disable=progress is None, leave=False):
-        yield np.asarray(images), np.asarray(labels)
+    yield from tqdm(batches(dataset), desc=progress, disable=progress is None, leave=False)
 
 
 def _check_crop(images, crop_size):

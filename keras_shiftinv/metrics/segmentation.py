@@ -1,9 +1,10 @@
 """Segmentation accuracy and shift-consistency metrics.
 
-Every function takes a Keras model (images -> per-pixel logits of shape
-`(B, H, W, K)`) and a dataset of `(images, masks)` batches (a `tf.data`
-dataset or any iterable of numpy pairs; masks are integer class maps of shape
-`(B, H, W)`). Shifts are `(dy, dx)` pairs in pixels, positive down and right;
+Every function takes a Keras model of any backend (images -> per-pixel
+logits of shape `(B, H, W, K)`) and the images with their masks (integer
+class maps of shape `(B, H, W)`): a tuple `(images, masks)` of numpy arrays,
+or an iterable of such batches (a `tf.data` dataset, a list of numpy pairs).
+Shifts are `(dy, dx)` pairs in pixels, positive down and right;
 `random_shifts` draws them as the LPS evaluation does (Rojas-Gomez et al.,
 NeurIPS 2022: offsets uniform in `[-max_shift, max_shift]`). Results are plain
 Python floats, percentages where the name says so.
@@ -11,10 +12,11 @@ Python floats, percentages where the name says so.
 
 import numpy as np
 
+from keras_shiftinv.metrics._inputs import batches
+
 
 def _batches(dataset):
-    for images, masks in dataset:
-        yield np.asarray(images), np.asarray(masks)
+    return batches(dataset)
 
 
 def _logits(model, images, chunk=64):

@@ -9,6 +9,8 @@ classified (81 on the 40x40 Fashion-MNIST images with crops of 32).
 import numpy as np
 from tqdm.auto import tqdm
 
+from keras_shiftinv.metrics._inputs import batches
+
 
 def crop_offsets(side, crop_size):
     """Every `(top, left)` of a `crop_size` crop in a `side` square, row-major.
@@ -54,7 +56,9 @@ def worst_case_accuracy(model, dataset, crop_size=32, crops_per_call=1024, max_i
     Args:
         model: Keras model, images -> logits or probabilities (only the
             argmax is used).
-        dataset: batches of `(images, labels)`, uncropped squares of side `S`.
+        dataset: uncropped squares of side `S` and their labels: a tuple
+            `(images, labels)` of numpy arrays, or an iterable of such
+            batches (a `tf.data` dataset, a list of numpy pairs).
         crop_size: side `s` of the crops.
         crops_per_call: about how many crops go into one `predict_on_batch`.
         max_images: use only the first N images.
@@ -73,14 +77,12 @@ def worst_case_accuracy(model, dataset, crop_size=32, crops_per_call=1024, max_i
     >>> images = np.zeros((2, 3, 3, 1), "float32")
     >>> images[0, 0, 0] = 1.0  # read only at offset (0, 0), the center one
     >>> labels = np.array([1, 0])
-    >>> ds = [(images, labels)]
-    >>> worst_case_accuracy(model, ds, crop_size=2)["worst_case_accuracy"]
+    >>> worst_case_accuracy(model, (images, labels), crop_size=2)["worst_case_accuracy"]
     50.0
     """
     correct = flipped = center_hits = seen = 0
     offsets = None
-    for images, labels in tqdm(dataset, desc=progress, disable=progress is None, leave=False):
-        images, labels = np.asarray(images), np.asarray(labels)
+    for images, labels in tqdm(batches(dataset), desc=progress, disable=progress is None, leave=False):
         if images.ndim != 4 or images.shape[1] != images.shape[2]:
             raise ValueError(f"Worst-case accuracy expects square image batches. Received: shape={images.shape}")
         if max_images is not None:

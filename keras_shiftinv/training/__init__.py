@@ -8,6 +8,10 @@ under that strategy (keras issue 20585). Both keep the same run directory
 (`run_dir.py`, `run_checkpoint.py`).
 """
 
+from keras_shiftinv._backend import require_tensorflow
+
+require_tensorflow("keras_shiftinv.training (tf.data input)")
+
 from keras_shiftinv.training.config import TrainConfig
 from keras_shiftinv.training.recipe import weights_digest
 from keras_shiftinv.training.trainer import train

@@ -1,5 +1,7 @@
-"""Single-host training with `model.fit` (one device, or `MirroredStrategy` over local GPUs)."""
+"""Single-host training with `model.fit`: one device, `MirroredStrategy` over local GPUs (TensorFlow),
+or `keras.distribution.DataParallel` over the visible JAX devices (docs/backends.md)."""
 
+import contextlib
 import functools
 import math
 
@@ -23,20 +25,53 @@ def best_rate(rows):
     return max(rates, default=math.nan)
 
 
+class JaxDataParallel:
+    """The JAX counterpart of `MirroredStrategy`, in the part of its interface training uses.
+
+    With several JAX devices, `scope()` sets `keras.distribution.DataParallel`:
+    the weights are replicated, every batch is split over the devices along
+    its first axis, and the step is one program over the global batch (so
+    BatchNorm sees the whole batch, as on one device). With one device it does
+    nothing.
+
+    Args:
+        devices: the JAX device names (`keras.distribution.list_devices()`).
+    """
+
+    def __init__(self, devices):
+        self.devices = list(devices)
+        self.num_replicas_in_sync = len(self.devices)
+
+    @property
+    def name(self):
+        return "DataParallel" if self.num_replicas_in_sync > 1 else "jax-default"
+
+    def scope(self):
+        if self.num_replicas_in_sync == 1:
+            return contextlib.nullcontext()
+        return keras.distribution.DataParallel(devices=self.devices).scope()
+
+
 def train_single_host(config, run, resume, info, val_info, steps, strategy, metadata):
     """`model.fit` from the last checkpoint (if `resume`) to `config.epochs`, then `final.keras`."""
+    # Building, restoring and fitting all in the scope: a JAX distribution is read at each step.
     with strategy.scope():
-        model, optimizer = build_model(config, info.num_classes, steps)
-        model.compile(
-            optimizer=optimizer,
-            loss=loss_fn(),
-            metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
-            ],
-            jit_compile=config.jit_compile,
-        )
-        state = (run.restore(model) if resume else None) or initial_state()
+        return _train(config, run, resume, info, val_info, steps, metadata)
+
+
+def _train(config, run, resume, info, val_info, steps, metadata):
+    model, optimizer = build_model(config, info.num_classes, steps)
+    model.compile(
+        optimizer=optimizer,
+        loss=loss_fn(),
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
+        ],
+        # JAX without jit runs op by op (about 100x slower here); --jit-compile is TensorFlow's XLA switch.
+        jit_compile=True if keras.config.backend() == "jax" else config.jit_compile,
+    )
+    state = (run.restore(model) if resume else None) or initial_state()
     start = state["epoch"]
     if start:
         print(f"Resuming {run.path} after epoch {start}/{config.epochs}", flush=True)

@@ -31,14 +31,17 @@ def train(config, overwrite=False):
         finished), `already_finished` and `train_images_per_second`.
     """
     config.validate()
-    if config.cpu_replicas > 1:
+    multi_worker = is_multi_worker()
+    if multi_worker and keras.config.backend() != "tensorflow":
+        raise UsageError(f"multi-worker training (TF_CONFIG) needs KERAS_BACKEND=tensorflow; it is "
+                         f"{keras.config.backend()}")
+    if config.cpu_replicas > 1 and keras.config.backend() == "tensorflow":
         split_cpu(config.cpu_replicas)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    multi_worker = is_multi_worker()
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if multi_worker else single_host_strategy(config)
     chief = is_chief(strategy) if multi_worker else True
     replicas = strategy.num_replicas_in_sync
@@ -71,7 +74,7 @@ def train(config, overwrite=False):
                     **config.to_dict(), **settings, "num_classes": info.num_classes,
                     "train_examples": info.num_examples, "steps_per_epoch": steps, "replicas": replicas,
                     "peak_learning_rate": config.peak_learning_rate,
-                    "strategy": "MultiWorkerMirroredStrategy" if multi_worker else type(strategy).__name__,
+                    "strategy": "MultiWorkerMirroredStrategy" if multi_worker else strategy_name(strategy),
                 })
         metadata = {"class_names": list(info.class_names), "dataset": config.dataset,
                     "image_size": config.image_size, "method": config.model, "config": config.to_dict()}
@@ -117,12 +120,23 @@ def split_cpu(n):
 
 
 def single_host_strategy(config):
+    if keras.config.backend() == "jax":  # DataParallel over the visible devices (docs/backends.md)
+        from keras_shiftinv.training.fit import JaxDataParallel
+
+        if config.cpu_replicas > 1:
+            raise UsageError("--cpu-replicas splits the CPU for TensorFlow; with KERAS_BACKEND=jax set "
+                             "XLA_FLAGS=--xla_force_host_platform_device_count=N instead")
+        return JaxDataParallel(keras.distribution.list_devices())
     if config.cpu_replicas > 1:
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][: config.cpu_replicas]
         return tf.distribute.MirroredStrategy(devices)
     if len(tf.config.list_physical_devices("GPU")) >= 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def strategy_name(strategy):
+    return getattr(strategy, "name", None) if keras.config.backend() == "jax" else type(strategy).__name__
 
 
 def is_multi_worker():
