@@ -10,11 +10,13 @@ base run in `base/`, each method's runs in `<method>/`.
 
 import dataclasses
 import os
+import sys
 
 import keras
 
 from keras_shiftinv import data
 from keras_shiftinv import metrics
+from keras_shiftinv import provenance
 from keras_shiftinv import report
 from keras_shiftinv.conversion import convert
 from keras_shiftinv.errors import UsageError
@@ -113,6 +115,7 @@ def base_model(out_dir, config):
 
 def run_finetune(out_dir, config):
     """Runs the experiment; writes `results.json` and `results.md`; returns the results."""
+    stamp = provenance.start()
     os.makedirs(out_dir, exist_ok=True)
     eval_ds, _ = data.load("fashion_mnist", "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
@@ -121,7 +124,9 @@ def run_finetune(out_dir, config):
     before = score(base, eval_ds)
     print(f"stride base: {before}", flush=True)
     rows = {}
-    for method in config.methods:
+    for i, method in enumerate(config.methods, 1):
+        print(f"finetune [{i}/{len(config.methods)}] {method}: convert, fine-tune, train from scratch "
+              f"({os.path.join(out_dir, method)})", file=sys.stderr, flush=True)
         method_dir = os.path.join(out_dir, method)
         os.makedirs(method_dir, exist_ok=True)
         converted, conversion = convert(base, method, padding="circular")
@@ -135,7 +140,8 @@ def run_finetune(out_dir, config):
         row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds)
         rows[method] = row
         print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in STAGES), flush=True)
-        results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows}
+        results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows,
+                   "provenance": provenance.finish(stamp)}
         report.write_json(results, os.path.join(out_dir, "results.json"))  # after each method
         atomic_write_text(os.path.join(out_dir, "results.md"), markdown(results))
     return results
