@@ -43,7 +43,7 @@ setup(
         # change to tensorflow, keras, numpy, protobuf, ml-dtypes or h5py)
         "litert": TF + ["ai-edge-litert>=2.3,<2.4"],
         "onnx": TF + ["tf2onnx>=1.17,<1.18", "onnx>=1.23", "onnxruntime>=1.31"],
-        "test": TF + ["pytest>=7", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "scikit-image>=0.22",
+        "test": TF + ["jax[cpu]>=0.10.2,<0.11", "pytest>=7", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "scikit-image>=0.22",
                  "keras-hub>=0.32", "keras-cv==0.9.0",
                  "ai-edge-litert>=2.3,<2.4", "tf2onnx>=1.17,<1.18", "onnx>=1.23", "onnxruntime>=1.31"],
     },
