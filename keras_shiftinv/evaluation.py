@@ -22,10 +22,10 @@ from keras_shiftinv.saving import read_metadata
 def protocol_for(dataset, crop_size, side, max_shift=None, passes=None):
     """The metric protocol for models of input `crop_size` on `side`-pixel images.
 
-    Fashion-MNIST's protocol (crop 32, circular shifts in [-4, 4), 16
-    stability positions) for `"fashion_mnist"` and `"fashion_mnist_photo"`
-    (the same 40x40 images), ImageNet's (crop 224, shifts
-    in [-32, 32), 64 positions) otherwise. The circular shift range and the
+    The dataset's `DatasetSpec.protocol`: Fashion-MNIST's (crop 32, circular
+    shifts in [-4, 4), 16 stability positions) for the 40x40 Fashion-MNIST
+    images, ImageNet's (crop 224, shifts in [-32, 32), 64 positions) for
+    decoded photos. The circular shift range and the
     number of stability positions scale with `crop_size`; the positions are
     capped so that they fit in the `side - crop_size` margin of the uncropped
     images (the stability crop moves `positions // 2` pixels each way).
@@ -48,8 +48,7 @@ def protocol_for(dataset, crop_size, side, max_shift=None, passes=None):
     >>> protocol_for("fashion_mnist", 32, 40)
     {'crop_size': 32, 'max_shift': 4, 'positions': 16, 'passes': 5}
     """
-    fashion = dataset in ("fashion_mnist", "fashion_mnist_photo")
-    base = metrics.FASHION_MNIST_PROTOCOL if fashion else metrics.IMAGENET_PROTOCOL
+    base = data.spec(dataset).protocol
     scale = crop_size / base["crop_size"]
     if side <= crop_size:
         raise UsageError(
@@ -127,7 +126,7 @@ def evaluate_models(
         model_paths: `.keras` files, all taking the same input size (or give
             `crop_size`).
         dataset: a name of `data.DATASETS`; when None, the dataset the models
-            were trained on (their metadata), else `"fashion_mnist"`.
+            were trained on (their metadata), else `data.DEFAULT_DATASET`.
         out: the folder for `report.json`, `report.md`, `stability_curves.png`,
             `consistency_vs_accuracy.png`.
         data_dir, manual_dir: where the data is (see `data.load`).
@@ -151,7 +150,7 @@ def evaluate_models(
         raise UsageError("the models' input sizes differ or are not fixed; pass --crop-size")
     crop = crop_size or sizes.pop()
     if dataset is None:
-        trained_on = {metadata[n].get("dataset", "fashion_mnist") for n in models}
+        trained_on = {metadata[n].get("dataset", data.DEFAULT_DATASET) for n in models}
         if len(trained_on) > 1:
             raise UsageError(f"the models were trained on different datasets {sorted(trained_on)}; pass --dataset")
         dataset = trained_on.pop()

@@ -134,6 +134,31 @@ def test_fashion_mnist_shapes_labels_determinism():
     np.testing.assert_array_equal(test[..., 0], test[..., 2])  # grey replicated
 
 
+def test_fashion_mnist_evaluation_transform_is_the_hand_computed_one():
+    """The pipeline's evaluation images and `eval_transform` of a client's RGB image: one numpy reference."""
+    from keras_shiftinv.data.fashion_mnist import eval_transform
+    from keras_shiftinv.data.fashion_mnist import load_arrays
+
+    items = load_arrays("test")[0][:4]  # uint8 (4, 28, 28)
+    padded = np.pad(items.astype("float32") / 255.0, ((0, 0), (6, 6), (6, 6)))  # (4, 40, 40)
+    reference = np.repeat(((padded[:, 4:36, 4:36] - 0.2860) / 0.3530)[..., None], 3, axis=-1)  # (4, 32, 32, 3)
+    ds, info = data.load("fashion_mnist", "validation", batch_size=4, max_examples=4)
+    np.testing.assert_allclose(next(iter(ds))[0].numpy(), reference, rtol=1e-6, atol=1e-6)
+    rgb = np.repeat(items[0][..., None], 3, axis=-1)  # a grey client image in RGB, (28, 28, 3)
+    np.testing.assert_allclose(eval_transform(rgb, 32).numpy(), reference[0], rtol=1e-6, atol=1e-6)
+
+
+def test_every_dataset_name_has_one_spec():
+    assert data.DATASETS == tuple(data.SPECS)
+    for name, spec in data.SPECS.items():
+        assert spec.name == name and data.DEFAULT_IMAGE_SIZE[name] == spec.default_image_size
+        assert data.EVAL_TRANSFORMS[spec.eval_transform.name] is spec.eval_transform
+    assert data.spec("fashion_mnist_photo").protocol["crop_size"] == 32
+    assert data.spec("folder").protocol["crop_size"] == 224
+    with pytest.raises(DataError, match=r"Received: dataset='mnist'"):
+        data.spec("mnist")
+
+
 def test_fashion_mnist_counts_from_idx_header():
     assert data.fashion_mnist_num_examples("train") == 60000
     assert data.fashion_mnist_num_examples("test") == 10000

@@ -1,4 +1,4 @@
-"""Input pipelines: ImageNet (tfds), image folders, Fashion-MNIST, behind `load`."""
+"""Input pipelines: ImageNet (tfds), image folders, Fashion-MNIST, behind `load`; one `DatasetSpec` per name."""
 
 from keras_shiftinv._backend import require_tensorflow
 
@@ -12,22 +12,36 @@ from keras_shiftinv.data.image_folder import image_folder
 from keras_shiftinv.data.image_folder import list_image_folder
 from keras_shiftinv.data.image_folder import scan_image_folder
 from keras_shiftinv.data.imagenet import NUM_CLASSES as IMAGENET_CLASSES
-from keras_shiftinv.data.loader import DATASETS
-from keras_shiftinv.data.loader import DEFAULT_IMAGE_SIZE
 from keras_shiftinv.data.loader import DatasetInfo
 from keras_shiftinv.data.loader import describe
 from keras_shiftinv.data.loader import has_split
 from keras_shiftinv.data.loader import load
 from keras_shiftinv.data.imagenet import imagenet2012
 from keras_shiftinv.data.imagenet import prepare_imagenet2012
+from keras_shiftinv.data.registry import DATASETS
+from keras_shiftinv.data.registry import DEFAULT_DATASET
+from keras_shiftinv.data.registry import DEFAULT_IMAGE_SIZE
+from keras_shiftinv.data.registry import EVAL_TRANSFORMS
+from keras_shiftinv.data.registry import IMAGENET_EVAL
+from keras_shiftinv.data.registry import SPECS
+from keras_shiftinv.data.registry import DatasetSpec
+from keras_shiftinv.data.registry import EvalTransform
+from keras_shiftinv.data.registry import spec
 from keras_shiftinv.data.scenes import SCENE_CLASS_NAMES
 from keras_shiftinv.data.scenes import fashion_mnist_scenes
 from keras_shiftinv.data.transforms import normalize
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_DATASET",
     "DEFAULT_IMAGE_SIZE",
+    "EVAL_TRANSFORMS",
+    "IMAGENET_EVAL",
+    "SPECS",
     "DatasetInfo",
+    "DatasetSpec",
+    "EvalTransform",
+    "spec",
     "describe",
     "has_split",
     "load",

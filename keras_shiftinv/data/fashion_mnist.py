@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
+from keras_shiftinv.data.transforms import resize_square
+from keras_shiftinv.data.transforms import thin
 from keras_shiftinv.errors import DataError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
@@ -21,6 +23,8 @@ CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 NUM_CLASSES = len(CLASS_NAMES)
 PADDED_SIZE = 40  # 28 zero-padded by 6 on each side
 MEAN, STD = 0.2860, 0.3530  # of the training images, in 0..1
+# ITU-R BT.601 luma weights; they sum to exactly 1, so a grey RGB image stays itself.
+LUMA = (0.299, 0.587, 0.114)
 REINSTALL = "reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --data-dir with intact IDX files"
 
 
@@ -124,16 +128,55 @@ def fashion_mnist(
     training = split == "train" if training is None else training
     images, labels = load_arrays(split, data_dir)
     ds = shard(tf.data.Dataset.from_tensor_slices((images, labels)), input_context)
-    border = (PADDED_SIZE - 28) // 2
 
     def transform(image, seed_pair):
-        image = tf.cast(image[..., None], tf.float32) / 255.0
-        image = tf.pad(image, [[border, border], [border, border], [0, 0]])  # 40x40
-        image = crop_padded(image, image_size, seed_pair, training, crop)
-        image = (image - MEAN) / STD
-        return tf.repeat(image, 3, axis=-1)
+        if not training:
+            return eval_transform(image[..., None], image_size, crop)
+        image = crop_padded(_pad(tf.cast(image[..., None], tf.float32) / 255.0), image_size, seed_pair, True, crop)
+        return _normalize(image)
 
     return finish(ds, transform, batch_size, training, seed, max_examples, shuffle_buffer=60_000)
+
+
+def _pad(image):
+    """(28, 28, C) -> (40, 40, C), zeros on every side."""
+    border = (PADDED_SIZE - 28) // 2
+    return tf.pad(image, [[border, border], [border, border], [0, 0]])  # (40, 40, C)
+
+
+def _normalize(grey):
+    """(H, W, 1) in 0..1 -> the training set's mean/std, grey replicated to RGB (H, W, 3)."""
+    return tf.repeat((grey - MEAN) / STD, 3, axis=-1)
+
+
+def to_grey(image):
+    """`(H, W, 1 or 3)` -> float32 `(H, W, 1)`: BT.601 luma; a grey RGB image stays bit-exact."""
+    image = tf.cast(image, tf.float32)
+    if image.shape[-1] == 1:
+        return image
+    luma = tf.reduce_sum(image * tf.constant(LUMA), axis=-1, keepdims=True)
+    is_grey = tf.reduce_all(image == image[..., :1])
+    return tf.where(is_grey, image[..., :1], luma)
+
+
+def eval_transform(image, image_size, crop=True):
+    """Fashion-MNIST's evaluation transform of one `(H, W, 1 or 3)` image in 0..255.
+
+    Grey (`to_grey`), resized to 28x28 unless it is, zero-padded to 40x40,
+    center crop (or, `crop=False`, the whole 40x40), the training set's
+    mean/std, grey replicated to RGB. The input pipeline (`fashion_mnist`)
+    and the exported serving graph both apply it. An image more than
+    `OVERSAMPLE` times larger than 28 is first thinned in uint8
+    (`transforms.thin`), so no full-size float copy is made.
+
+    Example:
+    >>> item = np.zeros((28, 28, 1), "uint8")
+    >>> out = eval_transform(item, 32)
+    >>> out.shape, round(float(out[0, 0, 0]), 4) == round(-MEAN / STD, 4)
+    (TensorShape([32, 32, 3]), True)
+    """
+    grey = resize_square(to_grey(thin(image, 28)), 28) / 255.0
+    return _normalize(crop_padded(_pad(grey), image_size, None, False, crop))
 
 
 def crop_padded(image, image_size, seed_pair, training, crop):

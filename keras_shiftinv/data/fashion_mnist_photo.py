@@ -23,6 +23,8 @@ from keras_shiftinv.data.fashion_mnist import crop_padded
 from keras_shiftinv.data.fashion_mnist import load_arrays
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
+from keras_shiftinv.data.transforms import resize_square
+from keras_shiftinv.data.transforms import thin
 from keras_shiftinv.errors import DataError
 
 # Colour and grey photographs of scikit-image's wheel (grey ones are replicated to RGB).
@@ -189,13 +191,29 @@ def fashion_mnist_photo(
     stack = _photo_stack(photos)
     ds = tf.data.Dataset.from_tensor_slices(((items, photo, top, left, colour), labels))
     ds = shard(ds, input_context)
-    mean, std = tf.constant(MEAN), tf.constant(STD)
 
     def transform(example, seed_pair):
         item, index, y, x, rgb = example
         background = stack[index, y : y + PADDED_SIZE, x : x + PADDED_SIZE]  # (40, 40, 3)
         image = composite(item, background, rgb)
-        image = crop_padded(image, image_size, seed_pair, training, crop)
-        return (image - mean) / std
+        return _normalize(crop_padded(image, image_size, seed_pair, training, crop))
 
     return finish(ds, transform, batch_size, training, seed, None, shuffle_buffer=60_000)
+
+
+def _normalize(image):
+    """RGB in 0..1 -> (image - MEAN) / STD."""
+    return (image - tf.constant(MEAN)) / tf.constant(STD)
+
+
+def eval_transform(image, image_size, crop=True):
+    """The evaluation transform of one `(H, W, 3)` composite in 0..255, as the serving graph applies it.
+
+    Resized to 40x40 unless it is, center crop (or, `crop=False`, the whole
+    40x40), `MEAN`/`STD`: the evaluation branch of `fashion_mnist_photo`,
+    whose composites are made at 40x40 in 0..1 and share the crop and
+    normalisation steps. An image more than `OVERSAMPLE` times larger than 40
+    is first thinned in uint8 (`transforms.thin`).
+    """
+    image = resize_square(tf.cast(thin(image, PADDED_SIZE), tf.float32), PADDED_SIZE) / 255.0
+    return _normalize(crop_padded(image, image_size, None, False, crop))

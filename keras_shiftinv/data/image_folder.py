@@ -203,3 +203,44 @@ def image_folder(
         return preprocess(tf.io.read_file(path), image_size, seed_pair, training, crop)
 
     return finish(ds, transform, batch_size, training, seed, max_examples), info
+
+
+def folder_split_dir(data_dir, split):
+    """`DIR/train` (or DIR itself when it has no `train/`) and `DIR/val|validation|test`.
+
+    Returns None for a validation split the folder does not have.
+    """
+    if not data_dir:
+        raise DataError("dataset 'folder' needs --data-dir DIR (DIR/train/<class>/<image>, optional DIR/val)")
+    if not os.path.isdir(data_dir):
+        raise DataError(f"image folder not found: {data_dir}")
+    train = os.path.join(data_dir, "train")
+    if split == "train":
+        return train if os.path.isdir(train) else data_dir
+    if not os.path.isdir(train):
+        return None
+    for name in ("val", "validation", "test"):
+        if os.path.isdir(os.path.join(data_dir, name)):
+            return os.path.join(data_dir, name)
+    return None
+
+
+def folder_split(data_dir, split):
+    """(paths, class_names) of a folder split; validation must have train's classes."""
+    directory = folder_split_dir(data_dir, split)
+    if directory is None:
+        raise DataError(
+            f"{data_dir} has no validation folder: expected {os.path.join(data_dir, 'val')}/<class>/<image> "
+            f"beside {os.path.join(data_dir, 'train')}/<class>/<image>"
+        )
+    paths, _, names = scan_image_folder(directory)
+    if split == "validation":
+        train_names = scan_image_folder(folder_split_dir(data_dir, "train"))[2]
+        if names != train_names:
+            only_train = sorted(set(train_names) - set(names))[:3]
+            only_val = sorted(set(names) - set(train_names))[:3]
+            raise DataError(
+                f"{directory} and the training folder have different classes (only in train: {only_train}, "
+                f"only in {os.path.basename(directory)}: {only_val}); give both the same class folders"
+            )
+    return paths, tuple(names)

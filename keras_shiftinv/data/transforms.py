@@ -52,7 +52,7 @@ def decode_random_resized_crop(encoded, image_size, seed, area=(0.08, 1.0), aspe
         return tf.io.decode_and_crop_jpeg(encoded, crop, channels=3)
 
     def other():
-        image = _decode(encoded)
+        image = decode_image(encoded)
         begin, size = window(tf.shape(image))
         return tf.slice(image, begin, size)
 
@@ -187,12 +187,13 @@ def decode_bounded(encoded, need, max_pixels=MAX_PIXELS):
     scale = tf.cast(short >= OVERSAMPLE * need * 2, tf.int32) + tf.cast(short >= OVERSAMPLE * need * 4, tf.int32) \
         + tf.cast(short >= OVERSAMPLE * need * 8, tf.int32)  # 0..3 -> 1/1 .. 1/8
     jpeg = [lambda r=r: tf.io.decode_jpeg(encoded, channels=3, ratio=r) for r in (1, 2, 4, 8)]
-    image = tf.cond(tf.io.is_jpeg(encoded), lambda: tf.switch_case(scale, jpeg), lambda: _decode(encoded))
+    image = tf.cond(tf.io.is_jpeg(encoded), lambda: tf.switch_case(scale, jpeg), lambda: decode_image(encoded))
     image.set_shape([None, None, 3])
     return thin(image, need)
 
 
-def _decode(encoded):
+def decode_image(encoded):
+    """Decodes any image `tf.io.decode_image` reads to uint8 RGB `(H, W, 3)`, first frame of a GIF."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
@@ -202,11 +203,26 @@ def preprocess(encoded, image_size, seed, training, crop=True):
     """The ImageNet recipe for one encoded image, normalised.
 
     Training: random-resized-crop + horizontal flip (stateless, from `seed`);
-    evaluation: `decode_center_crop`.
+    evaluation: `decode_bounded`, then `eval_transform`.
     """
     if training:
         image = decode_random_resized_crop(encoded, image_size, seed)
         image = tf.image.stateless_random_flip_left_right(image, seed + 1)
-    else:
-        image = decode_center_crop(encoded, image_size, crop=crop)
-    return normalize(image)
+        return normalize(image)
+    return eval_transform(decode_bounded(encoded, resize_size_for(image_size)), image_size, crop)
+
+
+def eval_transform(image, image_size, crop=True):
+    """The ImageNet evaluation transform of one decoded `(H, W, 3)` image in 0..255.
+
+    Shorter side to `resize_size_for(image_size)`, center crop (`center_crop`),
+    ImageNet mean/std (`normalize`). The input pipelines (`preprocess`) and the
+    exported serving graph both apply it. Returns float32.
+    """
+    return normalize(center_crop(image, image_size, crop))
+
+
+def resize_square(image, side):
+    """A float `(H, W, C)` image resized (antialiased) to `(side, side, C)`; unchanged if it is that size."""
+    same = tf.reduce_all(tf.shape(image)[:2] == side)
+    return tf.cond(same, lambda: image, lambda: tf.image.resize(image, (side, side), antialias=True))

@@ -26,12 +26,9 @@ from keras_shiftinv.training import train
 
 METRICS = ("consistency", "circular_consistency", "mac", "stability_std", "top1", "top5", "worst_case_accuracy",
            "flip_rate")
-DATASETS = ("fashion_mnist", "fashion_mnist_photo")  # the 40x40 Fashion-MNIST protocol
-
-# Peak SGD learning rate (batch 128) per dataset. On fashion_mnist_photo, 0.5
-# left blur, conv3d and conv3d-aps at chance (the former 12,000 x 5-epoch quick
-# preset, seed 0); at 0.1 every variant learns there.
-LEARNING_RATES = {"fashion_mnist": 0.5, "fashion_mnist_photo": 0.1}
+# The datasets with a Table 1 learning rate in their spec: the 40x40 Fashion-MNIST protocol.
+DATASETS = tuple(name for name, spec in data.SPECS.items() if spec.table1_learning_rate is not None)
+LEARNING_RATES = {name: data.SPECS[name].table1_learning_rate for name in DATASETS}
 
 # Named presets are data. `None` examples means the whole split. `quick` is
 # sized to finish within 15 minutes on 2 idle CPU cores for either dataset.
@@ -71,13 +68,13 @@ class Table1Config:
     variants: tuple = DOWNSAMPLE_METHODS
     padding: str = "circular"
     data_dir: str = None
-    dataset: str = "fashion_mnist"
+    dataset: str = data.DEFAULT_DATASET
 
     @classmethod
     def from_preset(cls, preset, **overrides):
         if preset not in PRESETS:
             raise ValueError(f"Unknown preset. Expected one of {list(PRESETS)}. Received: preset={preset!r}")
-        dataset = overrides.get("dataset", "fashion_mnist")
+        dataset = overrides.get("dataset", data.DEFAULT_DATASET)
         if dataset not in DATASETS:
             raise ValueError(f"Unknown dataset. Expected one of {list(DATASETS)}. Received: dataset={dataset!r}")
         return cls(preset=preset, **{**PRESETS[preset], "learning_rate": LEARNING_RATES[dataset], **overrides})
@@ -101,7 +98,7 @@ def run_table1(out_dir, config, verbose=1):
     stamp = provenance.start()
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
     os.makedirs(out_dir, exist_ok=True)
-    protocol = metrics.FASHION_MNIST_PROTOCOL
+    protocol = data.spec(config.dataset).protocol
     eval_ds, _ = data.load(config.dataset, "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()

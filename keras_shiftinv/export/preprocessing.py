@@ -5,28 +5,10 @@ and applies, inside the graph, exactly the evaluation transform of the data it
 was trained on (`keras_shiftinv.data`), so clients re-implement nothing.
 """
 
-import tensorflow as tf
+from keras_shiftinv import data
 
-from keras_shiftinv.data.fashion_mnist import MEAN
-from keras_shiftinv.data.fashion_mnist import PADDED_SIZE
-from keras_shiftinv.data.fashion_mnist import STD
-from keras_shiftinv.data.fashion_mnist_photo import MEAN as PHOTO_MEAN
-from keras_shiftinv.data.fashion_mnist_photo import STD as PHOTO_STD
-from keras_shiftinv.data.transforms import center_crop
-from keras_shiftinv.data.transforms import normalize
-from keras_shiftinv.data.transforms import resize_size_for
-from keras_shiftinv.data.transforms import thin
-
-PREPROCESSINGS = ("imagenet", "fashion_mnist", "fashion_mnist_photo")
-# The package's dataset names -> the preprocessing of their evaluation images.
-DATASET_PREPROCESSING = {
-    "imagenet2012": "imagenet",
-    "folder": "imagenet",
-    "fashion_mnist": "fashion_mnist",
-    "fashion_mnist_photo": "fashion_mnist_photo",
-}
-# ITU-R BT.601 luma weights; they sum to exactly 1, so a grey RGB image stays itself.
-LUMA = (0.299, 0.587, 0.114)
+# The serving preprocessings: the evaluation transforms of `data.EVAL_TRANSFORMS`, by name.
+PREPROCESSINGS = tuple(data.EVAL_TRANSFORMS)
 
 
 def resolve(preprocessing=None, dataset=None):
@@ -44,12 +26,12 @@ def resolve(preprocessing=None, dataset=None):
     ('fashion_mnist', 'imagenet', 'imagenet')
     """
     if preprocessing is None:
-        if dataset is not None and dataset not in DATASET_PREPROCESSING:
+        if dataset is not None and dataset not in data.SPECS:
             raise ValueError(
                 f"No serving preprocessing is known for dataset {dataset!r}; expected one of "
-                f"{sorted(DATASET_PREPROCESSING)}. Received: dataset={dataset!r}"
+                f"{sorted(data.SPECS)}. Received: dataset={dataset!r}"
             )
-        preprocessing = DATASET_PREPROCESSING.get(dataset, "imagenet")
+        preprocessing = data.SPECS[dataset].eval_transform.name if dataset else data.IMAGENET_EVAL.name
     if preprocessing not in PREPROCESSINGS:
         raise ValueError(
             f"Unknown preprocessing. Expected one of {list(PREPROCESSINGS)}. "
@@ -64,8 +46,7 @@ def needed_side(preprocessing, image_size):
     Images far above it are thinned in uint8 before any float copy is made
     (`data.transforms.thin`).
     """
-    return {"imagenet": resize_size_for(image_size), "fashion_mnist": 28,
-            "fashion_mnist_photo": PADDED_SIZE}[resolve(preprocessing)]
+    return data.EVAL_TRANSFORMS[resolve(preprocessing)].needed_side(image_size)
 
 
 def image_transform(preprocessing, image_size):
@@ -73,49 +54,17 @@ def image_transform(preprocessing, image_size):
 
     `image` is `(H, W, 3)` in the 0..255 range (uint8 or float), any size; one
     more than `OVERSAMPLE` (4) times larger than `needed_side` is first
-    thinned to every k-th row and column (`data.transforms.thin`):
-    - `"imagenet"`: resize the short side to `256/224 * image_size`, center
-      crop, ImageNet mean/std (`data.transforms.center_crop`, `normalize`).
-    - `"fashion_mnist"`: grey (BT.601 luma), resized to 28x28 unless it is,
-      zero-padded to 40x40, center crop, the training set's mean/std, grey
-      replicated to RGB, as `data.fashion_mnist` does for evaluation.
-    - `"fashion_mnist_photo"`: resized to 40x40 unless it is, center crop,
-      that dataset's mean/std.
+    thinned to every k-th row and column (`data.transforms.thin`). The
+    transform is the `apply` of `data.EVAL_TRANSFORMS[preprocessing]`: the
+    data's own evaluation transform, the one its input pipeline applies
+    (ImageNet's resize and center crop, Fashion-MNIST's grey 28x28 padded to
+    40x40, the photo composites' 40x40; each documented where it is defined).
     """
-    preprocessing = resolve(preprocessing)
-    offset = (PADDED_SIZE - image_size) // 2
-    border = (PADDED_SIZE - 28) // 2
-
-    def sized(image, side):
-        image = tf.cast(thin(image, side), tf.float32)
-        same = tf.reduce_all(tf.shape(image)[:2] == side)
-        return tf.cond(same, lambda: image, lambda: tf.image.resize(image, (side, side), antialias=True))
-
-    def imagenet(image):
-        return normalize(center_crop(image, image_size))
-
-    def fashion_mnist(image):
-        image = tf.cast(thin(image, 28), tf.float32)  # thinned first: no full-size float copy
-        luma = tf.reduce_sum(image * tf.constant(LUMA), axis=-1, keepdims=True)
-        is_grey = tf.reduce_all(image == image[..., :1])
-        grey = tf.where(is_grey, image[..., :1], luma)  # grey images stay bit-exact
-        grey = sized(grey, 28) / 255.0
-        grey = tf.pad(grey, [[border, border], [border, border], [0, 0]])  # 40x40
-        grey = grey[offset : offset + image_size, offset : offset + image_size]
-        return tf.repeat((grey - MEAN) / STD, 3, axis=-1)
-
-    def fashion_mnist_photo(image):
-        image = sized(image, PADDED_SIZE) / 255.0
-        image = image[offset : offset + image_size, offset : offset + image_size]
-        return (image - tf.constant(PHOTO_MEAN)) / tf.constant(PHOTO_STD)
-
-    transform = {"imagenet": imagenet, "fashion_mnist": fashion_mnist,
-                 "fashion_mnist_photo": fashion_mnist_photo}[preprocessing]
+    transform = data.EVAL_TRANSFORMS[resolve(preprocessing)].apply
 
     def apply(image):
-        out = transform(image)
+        out = transform(image, image_size)
         out.set_shape((image_size, image_size, 3))
         return out
 
     return apply
-
