@@ -101,12 +101,24 @@ def table(samples, methods, runtimes):
     return "\n".join(lines), summary
 
 
+def write_whole(path, text):
+    """Writes `text` to a temporary file beside `path`, then renames it into place."""
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def fail(message):
+    """A user mistake: one line on stderr, exit status 2."""
+    print(f"bench_infer.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def parse_list(value, choices, name):
     items = [v for v in value.split(",") if v]
     bad = [v for v in items if v not in choices]
     if bad or not items:
-        raise SystemExit(f"bench_infer.py: error: --{name} takes a comma-separated subset of "
-                         f"{','.join(choices)}. Received: {name}={value!r}")
+        fail(f"--{name} takes a comma-separated subset of {','.join(choices)}. Received: {name}={value!r}")
     return items
 
 
@@ -127,7 +139,7 @@ def main():
     if "stride" not in methods:
         methods = ["stride", *methods]
     if args.rounds < 10:
-        raise SystemExit(f"bench_infer.py: error: --rounds must be at least 10. Received: rounds={args.rounds}")
+        fail(f"--rounds must be at least 10. Received: rounds={args.rounds}")
 
     from keras_shiftinv import provenance
 
@@ -154,11 +166,10 @@ def main():
             f"{args.num_classes} classes, CPU, float32; {args.rounds} interleaved rounds of {args.calls} calls; "
             f"medians; load average {record['load_average_before']} before, {record['load_average_after']} after")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(head + "\n\n" + text + "\n")
     stem = os.path.splitext(args.output)[0]
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump({"settings": vars(args), "results": summary, "provenance": record}, f, indent=1, default=float)
+    write_whole(args.output, head + "\n\n" + text + "\n")
+    write_whole(stem + ".json", json.dumps({"settings": vars(args), "results": summary, "provenance": record},
+                                           indent=1, default=float))
     print(head)
     print(text)
     return 0
