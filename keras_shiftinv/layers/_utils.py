@@ -204,6 +204,29 @@ def select_phase(stack, phase_index):
     return ops.sum(ops.where(chosen, stack, ops.zeros_like(stack)), axis=3)
 
 
+def shifted_pixels(x, phase_index, stride):
+    """Pixels `(stride*i + dy, stride*j + dx)`, circularly, of each image: one gather.
+
+    `x` is `(B, H, W, C)` with even `H`, `W`; `phase_index` `(B,)` holds
+    `p = 2*dy + dx` per image. `stride=1` gives `x` rolled by `(-dy, -dx)`
+    (shape `(B, H, W, C)`), `stride=2` phase `p` of `x` (shape
+    `(B, H/2, W/2, C)`). Only the chosen pixels are read: no other phase is
+    copied, and a NaN elsewhere cannot reach the output. A single `Gather`
+    of `(B*H*W, C)` rows, which LiteRT and ONNX run as builtin ops.
+    """
+    shape = ops.shape(x)
+    b, h, w = shape[0], shape[1], shape[2]
+    phase_index = ops.cast(phase_index, "int32")
+    dy, dx = phase_index // 2, phase_index % 2  # (B,)
+    rows = ops.mod(ops.arange(h // stride, dtype="int32")[None, :] * stride + dy[:, None], h)  # (B, h')
+    cols = ops.mod(ops.arange(w // stride, dtype="int32")[None, :] * stride + dx[:, None], w)  # (B, w')
+    images = ops.arange(b, dtype="int32")[:, None, None] * (h * w)  # (B, 1, 1)
+    flat = images + rows[:, :, None] * w + cols[:, None, :]  # (B, h', w'): index into B*H*W pixels
+    pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*H*W, C)
+    out = ops.take(pixels, ops.reshape(flat, (-1,)), axis=0)  # (B*h'*w', C)
+    return ops.reshape(out, (b, h // stride, w // stride, x.shape[-1]))  # (B, h', w', C)
+
+
 def _nan_lowest(values):
     """NaN -> -inf, so that a NaN ranks below every number (`x != x` only for NaN)."""
     return ops.where(values == values, values, float("-inf"))

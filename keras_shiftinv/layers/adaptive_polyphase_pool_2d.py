@@ -10,7 +10,7 @@ from keras_shiftinv.layers._utils import halved_output_shape
 from keras_shiftinv.layers._utils import output_spec_with_index
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_stack
-from keras_shiftinv.layers._utils import select_phase
+from keras_shiftinv.layers._utils import shifted_pixels
 
 CRITERIA = ("l2", "l1")
 
@@ -65,11 +65,11 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
 
     def call(self, inputs, phase_index=None):
         inputs = as_float(inputs, self.compute_dtype)
-        stack = phase_stack(pad_to_even(inputs, self.padding))  # (B, h, w, 4, C)
+        x = pad_to_even(inputs, self.padding)
         if phase_index is None:
-            phase_index = choose_phase(stack, self.criterion)  # (B,), argmax that converts
+            phase_index = choose_phase(phase_stack(x), self.criterion)  # (B,), argmax that converts
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-        outputs = select_phase(stack, phase_index)
+        outputs = shifted_pixels(x, phase_index, 2)  # one gather of the chosen phase
         if self.return_index:
             return outputs, phase_index
         return outputs

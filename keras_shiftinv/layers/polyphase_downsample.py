@@ -15,8 +15,7 @@ from keras_shiftinv.layers._utils import check_positive_int
 from keras_shiftinv.layers._utils import pad_spatial
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_stack
-from keras_shiftinv.layers._utils import roll_axis
-from keras_shiftinv.layers._utils import select_phase
+from keras_shiftinv.layers._utils import shifted_pixels
 
 MIXINGS = ("group", "conv3d")
 MIXING_WIDTHS = ("lcm", "min")
@@ -25,6 +24,8 @@ MAX_WIDTH_FACTOR = 4
 ALIGNS = (None, "max_norm")
 # (dy, dx) of phase p = 0..3, the paper's components "1, 2, 3, 4".
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
+# At inference, the grouped path's multiplies cost this many dense-conv multiplies (CPU, measured).
+INFERENCE_GROUP_WEIGHT = 6
 
 
 def polyphase_split(x, padding="zeros"):
@@ -199,7 +200,7 @@ class PolyphaseDownsample(keras.layers.Layer):
                 initializer=self.bias_initializer,
             )
 
-    def call(self, inputs, phase_index=None):
+    def call(self, inputs, phase_index=None, training=None):
         inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
         x = pad_to_even(inputs, self.padding)
         if self.align == "max_norm" or phase_index is not None:
@@ -207,21 +208,27 @@ class PolyphaseDownsample(keras.layers.Layer):
         x = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), phase-major channel p*C + c
         b, h, w, _ = ops.shape(x)
         pixels = b * h * w
+        # Decided once per traced shape (static), else in the graph; training=None is inference.
+        fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels)
         if isinstance(pixels, int):
-            y = self._fused(x) if self._fusing_pays(pixels) else self._unfused(x)
+            y = self._fused(x) if fuse else self._unfused(x)
         else:
-            y = ops.cond(
-                self._fusing_pays(pixels), lambda: self._fused(x), lambda: self._unfused(x)
-            )
+            y = ops.cond(fuse, lambda: self._fused(x), lambda: self._unfused(x))
         return (y, phase_index) if self.return_index else y
 
-    def _fusing_pays(self, pixels):
+    def _fusing_pays(self, pixels, training=False):
         """Whether one folded kernel is cheaper for `pixels` output pixels.
 
         A cost model in multiplies, calibrated on CPU: folding costs `compose`
         once per call (three times in training: forward and two gradients) and
         saves `unfused - fused` per output pixel; the depthwise path also pays
         for writing and summing its `4 * mixed` intermediate values per pixel.
+        At inference (`training=False`) the grouped path's multiplies weigh
+        `INFERENCE_GROUP_WEIGHT` times a dense convolution's: measured per
+        module at batch 32, 64x64, width 0.25 and batch 8, 224x224, width 1
+        (docs/guide-speed.md, "Inference"), the depthwise conv, phase sum and
+        merge run that much slower per multiply than one dense conv, so the
+        folded kernel wins at every site but the wide 3x3 ones.
         Either path computes the same function.
         """
         k, c, f = self.kernel_size, self._channels, self.filters
@@ -230,10 +237,12 @@ class PolyphaseDownsample(keras.layers.Layer):
             mixed = self.mixing_kernel.shape[-1]
             unfused = 4 * mixed * k * k + mixed * f + 32 * 4 * mixed
             compose = 4 * k * k * mixed * f
+            if not training:
+                return pixels * (INFERENCE_GROUP_WEIGHT * unfused - fused) >= compose
         else:
             unfused = 6 * c * f * k * k + 2 * f * f
             compose = 6 * k * k * c * f * f
-        return pixels * (unfused - fused) >= 3 * compose
+        return pixels * (unfused - fused) >= (3 if training else 1) * compose
 
     def _fused(self, x):
         kernel, bias = self.fused_kernel(x.dtype)
@@ -403,6 +412,4 @@ def align_max_norm(x, phase_index=None):
     if phase_index is None:
         phase_index = choose_phase(phase_stack(x))  # (B,), float32 norms, shift-consistent ties
     phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-    rolled = [roll_axis(roll_axis(x, -dy, 1), -dx, 2) for dy, dx in PHASE_OFFSETS]
-    candidates = ops.stack(rolled, axis=3)  # (B, H, W, 4, C)
-    return select_phase(candidates, phase_index), phase_index
+    return shifted_pixels(x, phase_index, 1), phase_index  # one gather, no rolled copies

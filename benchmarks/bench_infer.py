@@ -1,0 +1,179 @@
+"""Inference time of ResNet-18 variants, interleaved round by round, as ratios to `stride`.
+
+Every variant is built once (same seed) and served by each runtime asked for:
+`keras` (a `tf.function` of the model, batch None), `saved_model` (the
+package's export, `serve_float` signature), `litert` and `onnx` (the
+package's exports, run by `ai_edge_litert` and `onnxruntime`). Then, round
+by round, every (runtime, variant) is called `--calls` times in an order
+rotated each round, so slow phases of a shared machine hit all variants
+alike. Per call both CPU time (`time.process_time`, all threads of this
+process) and wall time are taken; the table gives, per runtime and variant,
+the median per-call milliseconds and the median over rounds of the ratio to
+`stride` in the same round, with the 1-minute load average seen during the
+rounds. A provenance record (keras_shiftinv/provenance.py) is written beside
+the table.
+
+    python benchmarks/bench_infer.py --output /tmp/infer.md
+    python benchmarks/bench_infer.py --image-size 224 --width 1 --batch 8 --rounds 10 --calls 1 \
+        --runtimes keras --output /tmp/infer224.md
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+METHODS = ("stride", "group", "conv3d", "aps", "group-aps")
+RUNTIMES = ("keras", "saved_model", "litert", "onnx")
+
+
+def runner(runtime, model, directory):
+    """`fn(x)` that runs `model` on a float32 batch in one runtime."""
+    import tensorflow as tf
+
+    from keras_shiftinv.export import export_litert
+    from keras_shiftinv.export import export_onnx
+    from keras_shiftinv.export import export_saved_model
+
+    if runtime == "keras":
+        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        return lambda x: serve(tf.constant(x)).numpy()
+    if runtime == "saved_model":
+        signature = tf.saved_model.load(export_saved_model(model, directory)).signatures["serve_float"]
+        return lambda x: signature(image=tf.constant(x))["logits"].numpy()
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        signature = Interpreter(model_path=export_litert(model, directory)).get_signature_runner("serve_float")
+        return lambda x: signature(image=x)["probabilities"]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(export_onnx(model, directory), providers=["CPUExecutionProvider"])
+    return lambda x: session.run(["probabilities"], {"image": x})[0]
+
+
+def timed(fn, x, calls):
+    """Per-call (cpu seconds, wall seconds) of `calls` calls of `fn(x)`."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(calls):
+        fn(x)
+    return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
+
+
+def measure(fns, x, rounds, calls):
+    """`{(runtime, method): [(cpu, wall, load1), ...]}`, one entry per round, order rotated per round."""
+    keys = list(fns)
+    for key in keys:
+        fns[key](x)  # warm up: tracing, shape-specialised kernels, interpreter resize
+    samples = {key: [] for key in keys}
+    for r in range(rounds):
+        shift = r % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            cpu, wall = timed(fns[key], x, calls)
+            samples[key].append((cpu, wall, os.getloadavg()[0]))
+    return samples
+
+
+def table(samples, methods, runtimes):
+    """Markdown rows: per runtime and method, median ms (cpu, wall) and median per-round ratio to stride."""
+    lines = [
+        "| runtime | variant | CPU ms | CPU / stride | wall ms | wall / stride | load (1-min) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    summary = {}
+    for runtime in runtimes:
+        base = np.array(samples[runtime, "stride"])  # (rounds, 3)
+        for method in methods:
+            s = np.array(samples[runtime, method])  # (rounds, 3): cpu, wall, load
+            cpu_ratio = float(np.median(s[:, 0] / base[:, 0]))
+            wall_ratio = float(np.median(s[:, 1] / base[:, 1]))
+            cpu_ms, wall_ms = 1000 * float(np.median(s[:, 0])), 1000 * float(np.median(s[:, 1]))
+            load = f"{s[:, 2].min():.1f}-{s[:, 2].max():.1f}"
+            lines.append(f"| {runtime} | {method} | {cpu_ms:.2f} | {cpu_ratio:.2f}x | {wall_ms:.2f} | "
+                         f"{wall_ratio:.2f}x | {load} |")
+            summary[f"{runtime}/{method}"] = {"cpu_ms": cpu_ms, "cpu_ratio": cpu_ratio, "wall_ms": wall_ms,
+                                              "wall_ratio": wall_ratio, "load_min_max": [s[:, 2].min(), s[:, 2].max()]}
+    return "\n".join(lines), summary
+
+
+def write_whole(path, text):
+    """Writes `text` to a temporary file beside `path`, then renames it into place."""
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def fail(message):
+    """A user mistake: one line on stderr, exit status 2."""
+    print(f"bench_infer.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def parse_list(value, choices, name):
+    items = [v for v in value.split(",") if v]
+    bad = [v for v in items if v not in choices]
+    if bad or not items:
+        fail(f"--{name} takes a comma-separated subset of {','.join(choices)}. Received: {name}={value!r}")
+    return items
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--calls", type=int, default=3, help="calls per variant per round")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--runtimes", default="keras,saved_model")
+    parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
+    args = parser.parse_args()
+    methods = parse_list(args.methods, METHODS, "methods")
+    runtimes = parse_list(args.runtimes, RUNTIMES, "runtimes")
+    if "stride" not in methods:
+        methods = ["stride", *methods]
+    if args.rounds < 10:
+        fail(f"--rounds must be at least 10. Received: rounds={args.rounds}")
+
+    from keras_shiftinv import provenance
+
+    stamp = provenance.start()
+    import keras
+
+    import keras_shiftinv as ks
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.batch, args.image_size, args.image_size, 3)).astype("float32")
+    fns = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in methods:
+            keras.utils.set_random_seed(0)
+            padding = "circular" if method.endswith("aps") else "zeros"
+            model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
+                                input_shape=(args.image_size, args.image_size, 3))
+            for runtime in runtimes:
+                fns[runtime, method] = runner(runtime, model, os.path.join(tmp, method, runtime))
+        samples = measure(fns, x, args.rounds, args.calls)
+    text, summary = table(samples, methods, runtimes)
+    record = provenance.finish(stamp)
+    head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, "
+            f"{args.num_classes} classes, CPU, float32; {args.rounds} interleaved rounds of {args.calls} calls; "
+            f"medians; load average {record['load_average_before']} before, {record['load_average_after']} after")
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    stem = os.path.splitext(args.output)[0]
+    write_whole(args.output, head + "\n\n" + text + "\n")
+    write_whole(stem + ".json", json.dumps({"settings": vars(args), "results": summary, "provenance": record},
+                                           indent=1, default=float))
+    print(head)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
