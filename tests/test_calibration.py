@@ -181,3 +181,16 @@ def test_distill_bad_input():
         ks.distill(teacher, teacher, smooth_images(4), epochs=0)
     with pytest.raises(ValueError, match="Received: temperature=0"):
         Distiller(teacher, teacher, temperature=0)
+
+
+def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path):
+    from keras_shiftinv.cli import main
+
+    for args, message in (
+        (["--calibration-examples", "-1"], "--calibration-examples must be >= 0; got -1"),
+        (["--distill", "--temperature", "0"], "--temperature and --distill-learning-rate must be > 0"),
+    ):
+        code = main(["finetune", "--out", str(tmp_path / "out"), *args])
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, lines)
+    assert not (tmp_path / "out").exists()
