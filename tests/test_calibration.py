@@ -90,7 +90,7 @@ def test_batch_norm_statistics_are_those_of_the_calibration_set():
     np.testing.assert_allclose(bn_in.moving_mean.numpy(), data.mean(axis=(0, 1, 2)), rtol=1e-5)
     np.testing.assert_allclose(bn_in.moving_variance.numpy(), data.var(axis=(0, 1, 2)), rtol=1e-4)
     # bn_out: statistics of what reaches it in the converted model (after bn_in's re-estimation).
-    site_out = keras.Model(new.inputs, new.get_layer("bn_out").input)(data)
+    site_out = keras.Model(new.input, new.get_layer("bn_out").input)(data)
     site_out = np.asarray(site_out, "float64")
     bn_out = new.get_layer("bn_out")
     np.testing.assert_allclose(bn_out.moving_mean.numpy(), site_out.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
