@@ -161,7 +161,7 @@ def distill(
     distiller = Distiller(converted, original, temperature, from_logits)
     distiller.compile(optimizer=fine_tuning_optimizer(learning_rate, (steps or 1) * epochs))
     try:
-        fit_kwargs = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {}
+        fit_kwargs = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {"shuffle": False}
         history = distiller.fit(inputs, epochs=epochs, verbose=verbose, **fit_kwargs)
     finally:
         original.trainable = trainable
