@@ -25,6 +25,7 @@ _MISSING_BACKEND = missing_backend_message()
 if _MISSING_BACKEND is None:  # else every name below is a one-line error (`__getattr__`)
     from keras_shiftinv.conversion import ConversionReport
     from keras_shiftinv.conversion import convert
+    from keras_shiftinv.distill import distill
     from keras_shiftinv.layers import AdaptivePolyphasePool2D
     from keras_shiftinv.layers import BlurPool2D
     from keras_shiftinv.layers import PolyphaseDownsample
@@ -51,6 +52,7 @@ __all__ = [
     "SpatialPadding2D",
     "__version__",
     "convert",
+    "distill",
     "export_saved_model",
     "polyphase_split",
     "methods",

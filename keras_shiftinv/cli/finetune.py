@@ -16,6 +16,12 @@ def add_parser(sub):
     p.add_argument("--base-epochs", type=int, default=3)
     p.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs (also the from-scratch budget)")
     p.add_argument("--finetune-learning-rate", type=float, default=0.05)
+    p.add_argument("--calibration-examples", type=int, default=0,
+                   help="calibrate each conversion on N unlabelled training images (0: off)")
+    p.add_argument("--distill", action="store_true",
+                   help="distil the base into each converted model (no labels) instead of fine-tuning")
+    p.add_argument("--distill-learning-rate", type=float, default=1e-4)
+    p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
     p.set_defaults(func=run)
 
@@ -25,12 +31,19 @@ def run(args):
     from keras_shiftinv.experiments.finetune import FinetuneConfig
     from keras_shiftinv.experiments.finetune import run_finetune
 
+    if args.calibration_examples < 0:
+        raise UsageError(f"--calibration-examples must be >= 0; got {args.calibration_examples}")
+    if not args.temperature > 0 or not args.distill_learning_rate > 0:
+        raise UsageError("--temperature and --distill-learning-rate must be > 0; "
+                         f"got {args.temperature} and {args.distill_learning_rate}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
     config = FinetuneConfig(
         base=args.base, train_examples=args.train_examples, eval_examples=args.eval_examples,
         base_epochs=args.base_epochs, epochs=args.epochs,
         finetune_learning_rate=args.finetune_learning_rate, data_dir=args.data_dir,
+        calibration_examples=args.calibration_examples, distill=args.distill,
+        distill_learning_rate=args.distill_learning_rate, temperature=args.temperature,
     )
     if args.methods:
         config.methods = tuple(args.methods)

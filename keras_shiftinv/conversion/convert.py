@@ -7,6 +7,7 @@ import numpy as np
 from keras import tree
 
 from keras_shiftinv import methods
+from keras_shiftinv.conversion import calibrate as calibration
 from keras_shiftinv.conversion import fit
 from keras_shiftinv.conversion import graph
 from keras_shiftinv.conversion import invariance
@@ -26,7 +27,10 @@ SAME_PADDED = (
 )
 
 
-def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing_width="lcm"):
+def convert(
+    model, downsample, *, padding=None, filt_size=4, strict=True, mixing_width="lcm",
+    calibration_data=None,
+):
     """Replaces every downsampling site of a functional model by one method.
 
     A site is a layer that halves the map: a strided `Conv2D` (any kernel;
@@ -74,6 +78,17 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
         mixing_width: `"lcm"` (default, the paper) or `"min"`, the group
             module's width (`PolyphaseDownsample`); `"lcm"` is refused where
             it exceeds 4 x max(C_in, C_out).
+        calibration_data: None, or a few hundred unlabelled inputs (a numpy
+            array of images, a `tf.data.Dataset` of images or of
+            `(images, labels)`, or an iterable of batches). Then, in the order
+            the converted model runs them, every module's merge is refitted
+            by least squares to reproduce the original strided op on the
+            activations that reach it, and every `BatchNormalization`'s
+            moving statistics are set to those of its calibration inputs
+            (`keras_shiftinv.conversion.calibrate`, docs/conversion.md,
+            "Calibration and distillation"). The report's
+            `calibration_error` gives each site's error on those
+            activations, `calibration_error_before` the white-noise fit's.
 
     Returns:
         `(new_model, report)`: a functional `keras.Model` and a
@@ -112,6 +127,7 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
             "subclassed model has no graph to rewrite. "
             f"Received: model={type(model).__name__}"
         )
+    batches = None if calibration_data is None else calibration.calibration_batches(calibration_data)
     converter = _Converter(rule, padding == "circular", filt_size)
     converter.plan(model, prefix="")  # every site of every nested graph; nothing built yet
     if not converter.sites:
@@ -142,6 +158,8 @@ def convert(model, downsample, *, padding=None, filt_size=4, strict=True, mixing
     if converter.circular and rule.chooses_phase:
         breaks = invariance.invariance_breaks(new_model)
     converter.fit()
+    if batches is not None:
+        converter.calibrate(new_model, batches)
     report = converter.report(model, padding)
     if breaks is not None:
         report.circular_invariant = not breaks
@@ -362,6 +380,25 @@ class _Converter:
         for site in self.rewritten:
             site.fit_error, site.note = self._transfer(site)
 
+    def calibrate(self, new_model, batches):
+        modules = {}
+        for site in self.rewritten:
+            main = {layer.name: layer for layer in site.replacement}.get(site.layer.name)
+            if isinstance(main, PolyphaseDownsample):
+                modules[id(main)] = (site, main)
+        errors = calibration.calibrate(new_model, {key: site for key, (site, _) in modules.items()}, batches)
+        for key, (before, after) in errors.items():
+            site = modules[key][0]
+            site.calibration_error_before, site.calibration_error = before, after
+        norms = sum(
+            isinstance(layer, keras.layers.BatchNormalization)
+            for layer in new_model._flatten_layers(include_self=False, recursive=True)
+        )
+        self.notes.append(
+            f"calibrated: {len(errors)} module(s) refitted, {norms} batch-norm layer(s) re-estimated "
+            f"on {sum(len(b) for b in batches)} calibration image(s)"
+        )
+
     def report(self, model, padding):
         return ConversionReport(
             model.name, self.rule.name, padding, self.records(self.sites), self.paddings,
@@ -442,6 +479,8 @@ class _Converter:
                 status=status,
                 replacement=", ".join(type(l).__name__ for l in replaced or []),
                 fit_error=site.fit_error,
+                calibration_error=getattr(site, "calibration_error", None),
+                calibration_error_before=getattr(site, "calibration_error_before", None),
                 phase=phase,
                 reason=site.refusal or site.note,
             ))

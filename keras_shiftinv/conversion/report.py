@@ -19,6 +19,12 @@ class SiteRecord:
         fit_error: relative Frobenius error of the fitted module's folded
             kernel against the original op written as a half-grid convolution
             (module methods); 0 means exact; None where nothing is fitted.
+        calibration_error: with `calibration_data`, the relative error of the
+            module's output against the original strided op on the
+            calibration activations that reach it (after the refit); None
+            otherwise.
+        calibration_error_before: the same error of the white-noise fit (before
+            the refit), on the same activations.
         phase: `"chooses"`, `"reuses <path>"` or `""` (phase-choosing methods).
         reason: why a site was refused, or a note on its fit.
     """
@@ -30,6 +36,8 @@ class SiteRecord:
     status: str
     replacement: str = ""
     fit_error: float = None
+    calibration_error: float = None
+    calibration_error_before: float = None
     phase: str = ""
     reason: str = ""
 
@@ -100,7 +108,10 @@ class ConversionReport:
             f"{counts['kept']} kept, {counts['refused']} refused; "
             f"{self.paddings_made_circular} paddings made circular",
         ]
-        header = ("site", "layer", "kernel", "stride", "status", "replacement", "fit error", "phase / reason")
+        calibrated = any(site.calibration_error is not None for site in self.sites)
+        header = ("site", "layer", "kernel", "stride", "status", "replacement", "fit error")
+        header += ("calib. error (white-noise fit -> refit)",) if calibrated else ()
+        header += ("phase / reason",)
         rows = [
             (
                 site.path,
@@ -110,8 +121,9 @@ class ConversionReport:
                 site.status,
                 site.replacement,
                 "-" if site.fit_error is None else f"{site.fit_error:.2e}",
-                "; ".join(part for part in (site.phase, site.reason) if part),
             )
+            + ((_calibration_cell(site),) if calibrated else ())
+            + ("; ".join(part for part in (site.phase, site.reason) if part),)
             for site in self.sites
         ]
         widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
@@ -122,3 +134,9 @@ class ConversionReport:
             lines.append(f"circular_invariant: {self.circular_invariant}")
             lines.extend(f"  not invariant: {line}" for line in self.invariance_breaks)
         return "\n".join(lines)
+
+
+def _calibration_cell(site):
+    if site.calibration_error is None:
+        return "-"
+    return f"{site.calibration_error_before:.2e} -> {site.calibration_error:.2e}"

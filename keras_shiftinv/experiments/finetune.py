@@ -1,11 +1,15 @@
-"""Converting a trained strided ResNet-18 and fine-tuning it (issue 8, item 6).
+"""Converting a trained strided ResNet-18 and fine-tuning it (issues 8 and 25).
 
 A `stride` ResNet-18 trained on Fashion-MNIST (circular padding) is converted
 by `keras_shiftinv.convert` to each method, scored right after conversion,
-fine-tuned briefly with the training recipe (SGD, one-cycle), scored again,
-and compared with the same ResNet-18 trained from scratch with the same
-budget. Everything lands in `<out>/`: `results.json`, `results.md`, the
-base run in `base/`, each method's runs in `<method>/`.
+optionally calibrated (`calibration_examples` unlabelled training images:
+module refit and batch-norm re-estimation) and scored again, then either
+fine-tuned briefly with the training recipe (SGD, one-cycle, labels) or,
+with `distill`, distilled from the base model without labels
+(`keras_shiftinv.distill`), scored again, and compared with the same
+ResNet-18 trained from scratch with the same budget. Everything lands in
+`<out>/`: `results.json`, `results.md`, the base run in `base/`, each
+method's runs in `<method>/` (`finetuned.keras` or `distilled.keras`).
 """
 
 import dataclasses
@@ -13,12 +17,14 @@ import os
 import sys
 
 import keras
+import numpy as np
 
 from keras_shiftinv import data
 from keras_shiftinv import metrics
 from keras_shiftinv import provenance
 from keras_shiftinv import report
 from keras_shiftinv.conversion import convert
+from keras_shiftinv.distill import distill
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.methods import METHODS
 from keras_shiftinv.saving import atomic_write_text
@@ -31,7 +37,7 @@ from keras_shiftinv.training.fit import loss_fn
 from keras_shiftinv.training.recipe import one_cycle
 from keras_shiftinv.training.recipe import train_dataset
 
-STAGES = ("before", "converted", "finetuned", "scratch")
+STAGES = ("before", "converted", "calibrated", "finetuned", "distilled", "scratch")
 
 
 @dataclasses.dataclass
@@ -48,6 +54,14 @@ class FinetuneConfig:
         epochs: fine-tuning epochs, also the from-scratch budget.
         learning_rate: peak one-cycle rate of the base and scratch runs.
         finetune_learning_rate: peak one-cycle rate of the fine-tuning.
+        calibration_examples: unlabelled training images for
+            `convert(..., calibration_data=...)` (0: no calibration stage).
+        distill: if True, the converted (and calibrated) model is distilled
+            from the base for `epochs` on the unlabelled training images
+            instead of fine-tuned with labels.
+        distill_learning_rate: Adam's starting rate of the distillation
+            (cosine decay to 0).
+        temperature: the distillation temperature.
         batch_size, width, seed, data_dir: as in `shiftinv train`.
     """
 
@@ -59,6 +73,10 @@ class FinetuneConfig:
     epochs: int = 1
     learning_rate: float = 0.5
     finetune_learning_rate: float = 0.05
+    calibration_examples: int = 0
+    distill: bool = False
+    distill_learning_rate: float = 1e-4
+    temperature: float = 4.0
     batch_size: int = 128
     width: float = 0.25
     seed: int = 0
@@ -101,6 +119,37 @@ def finetune(model, config, out_path, metadata):
     return model
 
 
+def calibration_images(config):
+    """The first `calibration_examples` training crops (labels dropped), float32 numpy."""
+    n = config.calibration_examples
+    recipe = recipe_config(config, "stride", None, 1, config.learning_rate)
+    size = min(config.batch_size, n)
+    batches = [np.asarray(images) for images, _ in train_dataset(recipe, 0, size, -(-n // size))]
+    return np.concatenate(batches)[:n]
+
+
+def distill_stage(model, base, config, out_path, metadata):
+    """Distils `base` into `model` for `config.epochs` on the unlabelled training crops; saves it."""
+    recipe = recipe_config(config, "stride", os.path.dirname(out_path), config.epochs,
+                           config.learning_rate)
+    steps = config.train_examples // config.batch_size
+    images = None
+    for epoch in range(config.epochs):  # the recipe's crops of each epoch, one cosine over all
+        ds = train_dataset(recipe, epoch, config.batch_size, steps)
+        images = ds if images is None else images.concatenate(ds)
+    distill(model, base, images, epochs=1, temperature=config.temperature,
+            learning_rate=config.distill_learning_rate, verbose=2)
+    save_model(model, out_path, metadata)
+    return model
+
+
+def stages(config):
+    """The stages scored, in order (see `STAGES`)."""
+    tuned = "distilled" if config.distill else "finetuned"
+    return [s for s in STAGES if s not in ("calibrated", "finetuned", "distilled")
+            or s == tuned or (s == "calibrated" and config.calibration_examples)]
+
+
 def base_model(out_dir, config):
     if config.base is not None:
         method = read_metadata(config.base).get("method")
@@ -123,9 +172,10 @@ def run_finetune(out_dir, config):
     base, base_path = base_model(out_dir, config)
     before = score(base, eval_ds)
     print(f"stride base: {before}", flush=True)
+    calibration = calibration_images(config) if config.calibration_examples else None
     rows = {}
     for i, method in enumerate(config.methods, 1):
-        print(f"finetune [{i}/{len(config.methods)}] {method}: convert, fine-tune, train from scratch "
+        print(f"finetune [{i}/{len(config.methods)}] {method}: {', '.join(stages(config)[1:])} "
               f"({os.path.join(out_dir, method)})", file=sys.stderr, flush=True)
         method_dir = os.path.join(out_dir, method)
         os.makedirs(method_dir, exist_ok=True)
@@ -133,13 +183,21 @@ def run_finetune(out_dir, config):
         row = {"before": before, "converted": score(converted, eval_ds),
                "max_fit_error": conversion.max_fit_error, "conversion": str(conversion)}
         metadata = {**read_metadata(base_path), "method": method, "config": dataclasses.asdict(config)}
-        tuned = finetune(converted, config, os.path.join(method_dir, "finetuned.keras"), metadata)
-        row["finetuned"] = score(tuned, eval_ds)
+        if calibration is not None:
+            converted, conversion = convert(base, method, padding="circular", calibration_data=calibration)
+            row["calibrated"] = score(converted, eval_ds)
+            row["calibration"] = str(conversion)
+        if config.distill:
+            tuned = distill_stage(converted, base, config, os.path.join(method_dir, "distilled.keras"), metadata)
+            row["distilled"] = score(tuned, eval_ds)
+        else:
+            tuned = finetune(converted, config, os.path.join(method_dir, "finetuned.keras"), metadata)
+            row["finetuned"] = score(tuned, eval_ds)
         scratch = train(recipe_config(config, method, os.path.join(method_dir, "scratch"), config.epochs,
                                       config.learning_rate))
         row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds)
         rows[method] = row
-        print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in STAGES), flush=True)
+        print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in stages(config)), flush=True)
         results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows,
                    "provenance": provenance.finish(stamp)}
         report.write_json(results, os.path.join(out_dir, "results.json"))  # after each method
@@ -149,17 +207,23 @@ def run_finetune(out_dir, config):
 
 def markdown(results):
     """The results as one table: top-1 / consistency / circular consistency per stage."""
-    head = "| Method | " + " | ".join(f"{s}: top-1 / cons. / circ. cons. %" for s in STAGES) + " |"
-    lines = [head, "|---|" + "---:|" * len(STAGES)]
+    shown = [s for s in STAGES if all(s in row for row in results["methods"].values())]
+    head = "| Method | " + " | ".join(f"{s}: top-1 / cons. / circ. cons. %" for s in shown) + " |"
+    lines = [head, "|---|" + "---:|" * len(shown)]
     for method, row in results["methods"].items():
         cells = [
             f"{row[s]['top1']:.2f} / {row[s]['consistency']:.2f} / {row[s]['circular_consistency']:.2f}"
-            for s in STAGES
+            for s in shown
         ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     c = results["config"]
     return (
         f"Fashion-MNIST, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
         f"images, {c['eval_examples']} test images; base: {c['base_epochs']} epochs (or `--base`); "
-        f"fine-tuning and from-scratch: {c['epochs']} epoch(s).\n\n" + "\n".join(lines) + "\n"
+        f"fine-tuning and from-scratch: {c['epochs']} epoch(s)"
+        + (f"; calibration: {c['calibration_examples']} unlabelled training images"
+           if c.get("calibration_examples") else "")
+        + (f"; distillation (no labels): Adam {c['distill_learning_rate']:g} cosine, T={c['temperature']:g}"
+           if c.get("distill") else "")
+        + ".\n\n" + "\n".join(lines) + "\n"
     )

@@ -1,0 +1,168 @@
+"""Distillation without labels: a converted model learns the original's outputs.
+
+`distill(converted, original, data)` trains `converted` (the student) so
+that its temperature-softened class distribution matches the frozen
+`original`'s (the teacher) on unlabelled images: the loss is
+`T**2 * KL(softmax(teacher / T) || softmax(student / T))` averaged over the
+batch (Hinton et al., 2015; the `T**2` keeps gradient sizes comparable
+across temperatures). The schedule is one suited to fine-tuning a model
+that is already close: Adam at a small rate (default `1e-4`) decayed by a
+cosine to zero over the run, no warm-up, no weight decay.
+
+`Distiller` is the same thing for plain `model.fit` code: a `keras.Model`
+whose `call` is the student's and whose loss is the distillation loss; save
+the student (`distiller.student`), never the wrapper.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def distillation_loss(teacher_outputs, student_outputs, temperature=4.0, from_logits=True):
+    """`T**2 * KL(softmax(t / T) || softmax(s / T))`, averaged over the batch.
+
+    Args:
+        teacher_outputs: `(B, classes)` teacher logits (or probabilities).
+        student_outputs: `(B, classes)` student logits (or probabilities).
+        temperature: `T > 0`.
+        from_logits: False if both models end in a softmax (their outputs
+            are then turned back into log-probabilities first).
+
+    Example:
+    >>> t = np.array([[2.0, 0.0, -1.0]])
+    >>> float(distillation_loss(t, t))
+    0.0
+    >>> float(distillation_loss(t, np.zeros((1, 3)), temperature=1.0)) > 0
+    True
+    """
+    t = ops.cast(teacher_outputs, "float32")
+    s = ops.cast(student_outputs, "float32")
+    if not from_logits:
+        t, s = ops.log(ops.maximum(t, 1e-12)), ops.log(ops.maximum(s, 1e-12))
+    log_p = ops.log_softmax(t / temperature, axis=-1)
+    log_q = ops.log_softmax(s / temperature, axis=-1)
+    kl = ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
+    return temperature**2 * ops.mean(kl)
+
+
+class Distiller(keras.Model):
+    """Trains `student` to match the frozen `teacher` (no labels needed).
+
+    Its `call` is the student's; `compute_loss` is `distillation_loss` of
+    the teacher's and the student's outputs on the same inputs (the teacher
+    runs in inference mode, its weights frozen). Labels in the data are
+    ignored. Not meant to be saved: save `distiller.student`.
+
+    Args:
+        student: the model to train (e.g. the output of `convert`).
+        teacher: the model to match (e.g. the original); frozen here.
+        temperature: the softening temperature `T`.
+        from_logits: False if both models end in a softmax.
+
+    Example:
+    >>> inputs = keras.Input((4,))
+    >>> teacher = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    >>> student = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    >>> distiller = Distiller(student, teacher, temperature=2.0)
+    >>> distiller.compile(optimizer=keras.optimizers.Adam(1e-2))
+    >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    >>> before = float(distillation_loss(teacher(x), student(x), 2.0))
+    >>> _ = distiller.fit(x, epochs=20, batch_size=16, verbose=0)
+    >>> float(distillation_loss(teacher(x), student(x), 2.0)) < before
+    True
+    """
+
+    def __init__(self, student, teacher, temperature=4.0, from_logits=True, **kwargs):
+        super().__init__(**kwargs)
+        if not temperature > 0:
+            raise ValueError(f"Argument `temperature` must be > 0. Received: temperature={temperature}")
+        self.student = student
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.temperature = float(temperature)
+        self.from_logits = from_logits
+
+    def call(self, inputs, training=False):
+        return self.student(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        teacher = ops.stop_gradient(self.teacher(x, training=False))
+        return distillation_loss(teacher, y_pred, self.temperature, self.from_logits)
+
+
+def fine_tuning_optimizer(learning_rate, steps):
+    """Adam with a cosine decay from `learning_rate` to 0 over `steps` (see the module doc)."""
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(int(steps), 1))
+    return keras.optimizers.Adam(schedule)
+
+
+def _images_only(data, batch_size):
+    """`data` as something `fit` takes without labels, and its batches per epoch (or None)."""
+    if batch_size < 1:
+        raise ValueError(f"Argument `batch_size` must be >= 1. Received: batch_size={batch_size}")
+    if isinstance(data, np.ndarray):
+        return data.astype("float32"), -(-len(data) // batch_size)
+    try:
+        import tensorflow as tf
+    except ImportError:  # other backends: an iterable of batches
+        tf = None
+    if tf is not None and isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if isinstance(spec, tuple):
+            data = data.map(lambda *batch: batch[0])
+        steps = int(data.cardinality())
+        return data, steps if steps > 0 else None
+    batches = [np.asarray(b[0] if isinstance(b, (tuple, list)) else b, "float32") for b in data]
+    if not batches:
+        raise ValueError("Argument `data` is empty. Received: data with 0 batches")
+    return np.concatenate(batches), len(batches)
+
+
+def distill(
+    converted, original, data, *, epochs=1, temperature=4.0, learning_rate=1e-4, batch_size=32,
+    from_logits=True, verbose=0,
+):
+    """Trains `converted` to match the frozen `original`'s outputs on unlabelled `data`.
+
+    Args:
+        converted: the student (trained in place; e.g. `convert`'s output).
+        original: the teacher; left unchanged.
+        data: images: a numpy array, a `tf.data.Dataset` of image batches or
+            of `(images, labels)` (labels ignored), or an iterable of batches.
+        epochs: passes over `data`.
+        temperature: the softening temperature `T` of `distillation_loss`.
+        learning_rate: Adam's starting rate, decayed by a cosine to 0.
+        batch_size: batch size for a numpy array (a dataset keeps its own).
+        from_logits: False if both models end in a softmax.
+        verbose: passed to `fit`.
+
+    Returns:
+        `(converted, history)`: the student, trained, and `fit`'s `History`.
+
+    Example:
+    >>> inputs = keras.Input((8, 8, 1))
+    >>> x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)
+    >>> teacher = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    >>> from keras_shiftinv import convert
+    >>> student, _ = convert(teacher, "blur")
+    >>> images = np.random.default_rng(0).normal(size=(32, 8, 8, 1)).astype("float32")
+    >>> student, history = distill(student, teacher, images, epochs=2, learning_rate=1e-3)
+    >>> student.name == teacher.name
+    True
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"Argument `{name}` must be an int >= 1. Received: {name}={value!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"Argument `learning_rate` must be > 0. Received: learning_rate={learning_rate}")
+    inputs, steps = _images_only(data, batch_size)
+    trainable = original.trainable
+    distiller = Distiller(converted, original, temperature, from_logits)
+    distiller.compile(optimizer=fine_tuning_optimizer(learning_rate, (steps or 1) * epochs))
+    try:
+        fit_kwargs = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {"shuffle": False}
+        history = distiller.fit(inputs, epochs=epochs, verbose=verbose, **fit_kwargs)
+    finally:
+        original.trainable = trainable
+    return converted, history

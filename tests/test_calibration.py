@@ -1,0 +1,196 @@
+"""Data-aware conversion (`convert(..., calibration_data=...)`) and `distill` (issue 25)."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_shiftinv as ks
+from keras_shiftinv.distill import Distiller
+from keras_shiftinv.distill import distillation_loss
+
+
+def strided_conv_circular(x, kernel, bias=None):
+    """numpy reference: a stride-2 conv, circular "same" padding of even sides, output H/2.
+
+    As TF's "same" at stride 2 on an even side: `k - 2` pads in all, `(k - 2) // 2` before.
+    """
+    kh, kw = kernel.shape[:2]
+    top, left = max(kh - 2, 0) // 2, max(kw - 2, 0) // 2
+    padded = np.pad(x, ((0, 0), (top, kh), (left, kw), (0, 0)), mode="wrap")
+    h, w = -(-x.shape[1] // 2), -(-x.shape[2] // 2)
+    out = np.zeros((x.shape[0], h, w, kernel.shape[-1]))
+    for i in range(kh):
+        for j in range(kw):
+            patch = padded[:, i : i + 2 * h : 2, j : j + 2 * w : 2, :]  # (B, h, w, C)
+            out += patch @ kernel[i, j]
+    return out if bias is None else out + bias
+
+
+def smooth_images(n, size=16, channels=3, seed=0):
+    """Correlated, offset inputs (far from white noise): blurred noise plus a ramp."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, size, size, channels))
+    x = (x + np.roll(x, 1, 1) + np.roll(x, 1, 2) + np.roll(np.roll(x, 1, 1), 1, 2)) / 2
+    ramp = np.linspace(0, 1, size)[None, :, None, None]
+    return (x + 2 * ramp + 1).astype("float32")
+
+
+def one_site_model(kernel_size, channels=3, filters=8, seed=0):
+    inputs = keras.Input((16, 16, channels))
+    y = keras.layers.Conv2D(filters, kernel_size, strides=2, padding="same", name="site",
+                            kernel_initializer=keras.initializers.GlorotNormal(seed))(inputs)
+    return keras.Model(inputs, y)
+
+
+def relative(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def test_calibration_reproduces_an_exact_1x1_site():
+    model = one_site_model(1)
+    data = smooth_images(64)
+    new, report = ks.convert(model, "group", padding="circular", calibration_data=data)
+    kernel, bias = model.get_layer("site").get_weights()
+    reference = strided_conv_circular(data, kernel, bias)
+    assert relative(np.asarray(new(data)), reference) < 1e-5
+    assert report.sites[0].calibration_error < 1e-5
+
+
+@pytest.mark.parametrize("method", ["group", pytest.param("conv3d", marks=pytest.mark.slow)])
+def test_calibration_beats_the_white_noise_fit_on_a_3x3_site(method):
+    model = one_site_model(3, channels=8, filters=16)  # neither module is exact here
+    data, held_out = smooth_images(96, channels=8, seed=0), smooth_images(32, channels=8, seed=1)
+    white, _ = ks.convert(model, method, padding="circular")
+    calibrated, report = ks.convert(model, method, padding="circular", calibration_data=data)
+    kernel, bias = model.get_layer("site").get_weights()
+    for x in (data, held_out):
+        reference = strided_conv_circular(x, kernel, bias)
+        assert relative(np.asarray(calibrated(x)), reference) < 0.9 * relative(np.asarray(white(x)), reference)
+    site = report.sites[0]
+    assert site.calibration_error < site.calibration_error_before
+    # The reported errors are those of the models on the calibration set.
+    reference = strided_conv_circular(data, kernel, bias)
+    assert site.calibration_error_before == pytest.approx(relative(np.asarray(white(data)), reference), rel=1e-3)
+    assert "->" in str(report)
+
+
+def test_batch_norm_statistics_are_those_of_the_calibration_set():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.BatchNormalization(name="bn_in")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="site")(x)
+    x = keras.layers.BatchNormalization(name="bn_out")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    data = smooth_images(40)  # two batches of 32 and 8: the statistics are over all 40
+    new, report = ks.convert(model, "group-aps", padding="circular", calibration_data=iter([data[:32], data[32:]]))
+    bn_in = new.get_layer("bn_in")
+    np.testing.assert_allclose(bn_in.moving_mean.numpy(), data.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(bn_in.moving_variance.numpy(), data.var(axis=(0, 1, 2)), rtol=1e-4)
+    # bn_out: statistics of what reaches it in the converted model (after bn_in's re-estimation).
+    site_out = keras.Model(new.input, new.get_layer("bn_out").input)(data)
+    site_out = np.asarray(site_out, "float64")
+    bn_out = new.get_layer("bn_out")
+    np.testing.assert_allclose(bn_out.moving_mean.numpy(), site_out.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(bn_out.moving_variance.numpy(), site_out.var(axis=(0, 1, 2)), rtol=1e-4)
+    assert "2 batch-norm layer(s) re-estimated on 40 calibration image(s)" in str(report)
+
+
+def test_calibration_data_bad_input():
+    model = one_site_model(1)
+    with pytest.raises(TypeError, match="Received: calibration_data=str"):
+        ks.convert(model, "group", calibration_data="images/")
+    with pytest.raises(ValueError, match=r"Received: calibration_data with shape \(16, 16\)"):
+        ks.convert(model, "group", calibration_data=np.zeros((16, 16)))
+
+
+def tiny_classifier(seed=0):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu",
+                            kernel_initializer=keras.initializers.GlorotNormal(seed))(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu",
+                            kernel_initializer=keras.initializers.GlorotNormal(seed + 1))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotNormal(seed + 2))(x))
+
+
+def test_distillation_loss_matches_numpy():
+    rng = np.random.default_rng(0)
+    t, s = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    temperature = 3.0
+    p = np.exp(t / temperature) / np.exp(t / temperature).sum(-1, keepdims=True)
+    q = np.exp(s / temperature) / np.exp(s / temperature).sum(-1, keepdims=True)
+    expected = temperature**2 * np.mean(np.sum(p * np.log(p / q), axis=-1))
+    assert float(distillation_loss(t, s, temperature)) == pytest.approx(expected, rel=1e-5)
+
+
+def distilled():
+    teacher = tiny_classifier()
+    student, _ = ks.convert(teacher, "group", padding="circular")
+    train, held_out = smooth_images(128, seed=2), smooth_images(64, seed=3)
+    teacher_before = teacher.get_weights()
+    before = float(distillation_loss(teacher(held_out), student(held_out)))
+    student, history = ks.distill(student, teacher, train, epochs=3, learning_rate=3e-3, batch_size=32)
+    after = float(distillation_loss(teacher(held_out), student(held_out)))
+    assert after < 0.7 * before
+    assert all(np.array_equal(a, b) for a, b in zip(teacher.get_weights(), teacher_before))  # frozen
+    assert teacher.trainable and len(history.history["loss"]) == 3
+    return student, held_out
+
+
+def test_distill_lowers_the_kl_on_held_out_data():
+    distilled()
+
+
+@pytest.mark.slow
+def test_distilled_model_reloads_in_a_fresh_process(tmp_path):
+    student, held_out = distilled()
+    path = str(tmp_path / "distilled.keras")
+    student.save(path)
+    np.save(tmp_path / "x.npy", held_out)
+    np.save(tmp_path / "y.npy", np.asarray(student(held_out)))
+    code = (
+        "import sys, numpy as np, keras, keras_shiftinv; "
+        f"m = keras.models.load_model({path!r}); d = {str(tmp_path)!r}; "
+        "y = np.asarray(m(np.load(d + '/x.npy'))); "
+        "sys.exit(0 if np.allclose(y, np.load(d + '/y.npy'), atol=1e-5) else 3)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(ks.__file__)))}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_distiller_in_plain_fit_ignores_labels():
+    teacher = tiny_classifier()
+    student = tiny_classifier(seed=10)
+    x = smooth_images(64, seed=4)
+    labels = np.zeros((64,), "int32")  # present but unused: the loss is the teacher's
+    distiller = Distiller(student, teacher, temperature=2.0)
+    distiller.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = float(distillation_loss(teacher(x), student(x), 2.0))
+    distiller.fit(x, labels, epochs=4, batch_size=16, verbose=0)
+    assert float(distillation_loss(teacher(x), student(x), 2.0)) < before
+
+
+def test_distill_bad_input():
+    teacher = tiny_classifier()
+    with pytest.raises(ValueError, match="Received: epochs=0"):
+        ks.distill(teacher, teacher, smooth_images(4), epochs=0)
+    with pytest.raises(ValueError, match="Received: temperature=0"):
+        Distiller(teacher, teacher, temperature=0)
+
+
+def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path):
+    from keras_shiftinv.cli import main
+
+    for args, message in (
+        (["--calibration-examples", "-1"], "--calibration-examples must be >= 0; got -1"),
+        (["--distill", "--temperature", "0"], "--temperature and --distill-learning-rate must be > 0"),
+    ):
+        code = main(["finetune", "--out", str(tmp_path / "out"), *args])
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, lines)
+    assert not (tmp_path / "out").exists()
