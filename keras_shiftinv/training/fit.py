@@ -6,6 +6,7 @@ import functools
 import math
 
 import keras
+import numpy as np
 
 from keras_shiftinv import data
 from keras_shiftinv.training.recipe import build_model
@@ -52,6 +53,26 @@ class JaxDataParallel:
         return keras.distribution.DataParallel(devices=self.devices).scope()
 
 
+def build_compiled_state(model, image_size):
+    """Builds the compiled loss and metrics on one blank image, so `fit` reads no batch ahead.
+
+    For JAX only. Keras's JAX `fit` builds an unbuilt loss or metric by drawing one batch
+    from a first iterator of the dataset, then starts training on a second
+    one. Our per-epoch pipelines reshuffle and redraw their crops on every
+    iteration, so that first epoch would train on other batches than on
+    TensorFlow, and a resumed run on other batches than the uninterrupted
+    one (docs/backends.md, "Same loss curve"). Built beforehand, nothing is
+    drawn. No weight, optimizer or BatchNorm state changes (`training=False`);
+    `fit` resets the metrics at each epoch.
+    """
+    x = np.zeros((1, image_size, image_size, 3), "float32")  # (batch, height, width, channels)
+    y = np.zeros((1,), "int32")
+    y_pred = model(x, training=False)
+    model.compute_loss(x, y, y_pred)
+    model.compute_metrics(x, y, y_pred, sample_weight=None)
+    model.reset_metrics()
+
+
 def train_single_host(config, run, resume, info, val_info, steps, strategy, metadata):
     """`model.fit` from the last checkpoint (if `resume`) to `config.epochs`, then `final.keras`."""
     # Building, restoring and fitting all in the scope: a JAX distribution is read at each step.
@@ -72,6 +93,8 @@ def _train(config, run, resume, info, val_info, steps, metadata):
         jit_compile=True if keras.config.backend() == "jax" else config.jit_compile,
     )
     state = (run.restore(model) if resume else None) or initial_state()
+    if keras.config.backend() == "jax":
+        build_compiled_state(model, config.image_size)
     start = state["epoch"]
     if start:
         print(f"Resuming {run.path} after epoch {start}/{config.epochs}", flush=True)
