@@ -15,6 +15,7 @@ from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import align_axes
 from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers._utils import check_return_index
 from keras_shiftinv.layers._utils import check_odd_kernel_size
 from keras_shiftinv.layers._utils import check_positive_int
 from keras_shiftinv.layers._utils import check_signal_shape
@@ -71,12 +72,7 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         self.kernel_size = check_odd_kernel_size(kernel_size)
         self.padding = check_choice("padding", padding, PADDING_MODES)
         self.align = check_choice("align", align, ALIGNS)
-        self.return_index = bool(return_index)
-        if self.return_index and self.align is None:
-            raise ValueError(
-                "Argument `return_index=True` needs `align='max_norm'` (without "
-                f"alignment no phase is chosen). Received: align={align!r}"
-            )
+        self.return_index = check_return_index(return_index, self.align)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)

@@ -71,18 +71,17 @@ def as_float(x, dtype):
 
 def check_image_shape(layer_name, input_shape):
     """Checks a channels-last 4D shape with a known channel count."""
-    check_channels_last(layer_name)
-    if len(input_shape) != 4:
+    return check_signal_shape(layer_name, input_shape, 2)
+
+
+def check_return_index(return_index, align):
+    """`return_index` as a bool; True needs an alignment, which is what chooses a phase."""
+    if return_index and align is None:
         raise ValueError(
-            f"{layer_name} expects a 4D input of shape (batch, height, width, "
-            f"channels). Received: input_shape={tuple(input_shape)}"
+            "Argument `return_index=True` needs `align='max_norm'` (without "
+            f"alignment no phase is chosen). Received: align={align!r}"
         )
-    if input_shape[-1] is None:
-        raise ValueError(
-            f"{layer_name} needs a known number of input channels (last axis). "
-            f"Received: input_shape={tuple(input_shape)}"
-        )
-    return int(input_shape[-1])
+    return bool(return_index)
 
 
 def halved_output_shape(layer_name, input_shape, channels, return_index):
@@ -269,7 +268,7 @@ def roll_axis(x, shift, axis):
 # functions above). Spatial axes are 1..rank; `strides` has one entry, 1 or 2,
 # per spatial axis.
 
-SIGNAL_LAYOUTS = {1: "(batch, steps, channels)", 3: "(batch, depth, height, width, channels)"}
+SIGNAL_LAYOUTS = {1: "(batch, steps, channels)", 2: "(batch, height, width, channels)", 3: "(batch, depth, height, width, channels)"}
 
 
 def check_signal_shape(layer_name, input_shape, rank):
