@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--mixed-precision", action="store_true")
-    parser.add_argument("--variants", nargs="+", default=list(ks.DOWNSAMPLE_METHODS))
+    parser.add_argument("--variants", nargs="+", default=list(ks.METHODS))
     args = parser.parse_args()
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")

@@ -32,7 +32,8 @@ if _MISSING_BACKEND is None:  # else every name below is a one-line error (`__ge
     from keras_shiftinv.layers import PolyphaseUpsample2D
     from keras_shiftinv.layers import SpatialPadding2D
     from keras_shiftinv.layers import polyphase_split
-    from keras_shiftinv.models import DOWNSAMPLE_METHODS
+    from keras_shiftinv.models import DOWNSAMPLE_METHODS  # the old name of METHODS
+    from keras_shiftinv.models import METHODS
     from keras_shiftinv import methods
     from keras_shiftinv.models import resnet
     from keras_shiftinv.models import resnet18
@@ -47,6 +48,7 @@ __all__ = [
     "BlurPool2D",
     "ConversionReport",
     "DOWNSAMPLE_METHODS",
+    "METHODS",
     "PolyphaseDownsample",
     "PolyphaseUpsample2D",
     "SpatialPadding2D",

@@ -126,7 +126,7 @@ class Method:
     """One downsampling method: what replaces each kind of site.
 
     Args:
-        name: the method's name, as `downsample=` takes it.
+        name: the method's name, as `method=` takes it.
         pool: `"blur"` or `"aps"`: the op runs at stride 1, then this pool;
             None for the module methods and `"stride"`.
         mixing: `"group"` or `"conv3d"`: a `PolyphaseDownsample` with this
@@ -299,11 +299,11 @@ RULES = (
 METHODS = tuple(rule.name for rule in RULES)
 
 
-def get(downsample, mixing_width=None):
-    """Returns the `Method` named `downsample` (a `Method` passes through).
+def get(method, mixing_width=None):
+    """Returns the `Method` named `method` (a `Method` passes through).
 
     Args:
-        downsample: one of `METHODS`, or a `Method`.
+        method: one of `METHODS`, or a `Method`.
         mixing_width: None (keep the rule's, `"lcm"` for the named ones),
             `"lcm"` or `"min"`: the group module's width (`PolyphaseDownsample`).
 
@@ -313,11 +313,11 @@ def get(downsample, mixing_width=None):
     >>> get("group", mixing_width="min").mixing_width
     'min'
     """
-    if isinstance(downsample, Method):
-        rule = downsample
+    if isinstance(method, Method):
+        rule = method
     else:
-        check_choice("downsample", downsample, METHODS)
-        rule = RULES[METHODS.index(downsample)]
+        check_choice("method", method, METHODS)
+        rule = RULES[METHODS.index(method)]
     if mixing_width is None or mixing_width == rule.mixing_width:
         return rule
     check_choice("mixing_width", mixing_width, MIXING_WIDTHS)

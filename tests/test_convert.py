@@ -181,7 +181,7 @@ def test_bad_input_is_one_line():
 
     cases = [
         (TypeError, lambda: ks.convert(Subclassed(), "blur"), "Received: model=Subclassed"),
-        (ValueError, lambda: ks.convert(_residual_net(), "median"), "Received: downsample='median'"),
+        (ValueError, lambda: ks.convert(_residual_net(), "median"), "Received: method='median'"),
         (ValueError, lambda: ks.convert(_residual_net(), "blur", padding="zeros"), "Received: padding='zeros'"),
     ]
     inputs = keras.Input((8, 8, 3))

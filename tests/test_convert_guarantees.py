@@ -211,7 +211,7 @@ def test_a_keras_error_in_the_new_graph_is_one_line_naming_the_layer():
         message = str(info.value)
         assert "\n" not in message, message
         assert message.startswith("convert() could not rebuild 'fixed_reshape' (Reshape)"), message
-        assert message.endswith(f"Received: model='fixed', downsample='{method}'"), message
+        assert message.endswith(f"Received: model='fixed', method='{method}'"), message
         assert info.value.report.fits_run == 0
     # Inside a nested model: the path names it, the message the outer model.
     outer_inputs = keras.Input((9, 9, 3))
@@ -220,7 +220,7 @@ def test_a_keras_error_in_the_new_graph_is_one_line_naming_the_layer():
         ks.convert(outer, "aps", padding="circular")
     message = str(info.value)
     assert message.startswith("convert() could not rebuild 'fixed/fixed_reshape' (Reshape)"), message
-    assert message.endswith("Received: model='outer', downsample='aps'") and "\n" not in message
+    assert message.endswith("Received: model='outer', method='aps'") and "\n" not in message
 
 
 def _late_refusal_net(refuse=True):

@@ -54,7 +54,7 @@ def test_export_float_signature_matches_keras(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ks.DOWNSAMPLE_METHODS)
+@pytest.mark.parametrize("method", ks.METHODS)
 def test_export_float_signature_matches_keras_every_variant(method, tmp_path):
     check_float_signature(method, tmp_path)
 

@@ -30,8 +30,33 @@ def test_methods_are_the_contract_list_and_get_checks_the_name():
     assert (rule.mixing, rule.align, rule.pool, rule.chooses_phase) == ("conv3d", "max_norm", None, True)
     assert methods.get(rule) is rule
     assert not methods.get("group").chooses_phase and methods.get("aps").chooses_phase
-    with pytest.raises(ValueError, match=r"Received: downsample='foo'$"):
+    with pytest.raises(ValueError, match=r"Received: method='foo'$"):
         methods.get("foo")
+
+
+def test_the_old_keyword_downsample_still_builds_and_converts_the_same():
+    """`method` was `downsample` before: the old keyword gives the same model, with a DeprecationWarning."""
+    import keras_shiftinv as ks
+
+    assert ks.METHODS == ks.DOWNSAMPLE_METHODS == methods.METHODS
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    for build in (ks.resnet18, ks.unet):
+        new = build(method="blur", input_shape=(32, 32, 3), width=0.125)
+        with pytest.warns(DeprecationWarning, match="downsample"):
+            old = build(downsample="blur", input_shape=(32, 32, 3), width=0.125)
+        assert old.name == new.name and [w.shape for w in old.weights] == [w.shape for w in new.weights]
+        old.set_weights(new.get_weights())
+        np.testing.assert_array_equal(old(x), new(x))
+        with pytest.raises(TypeError, match="Received: method='aps', downsample='blur'"):
+            build(method="aps", downsample="blur")
+    base = ks.resnet18("stride", num_classes=3, input_shape=(32, 32, 3), width=0.125)
+    converted, report = ks.convert(base, method="aps")
+    with pytest.warns(DeprecationWarning, match="downsample"):
+        converted_old, report_old = ks.convert(base, downsample="aps")
+    assert report.method == report_old.method == "aps" and str(report) == str(report_old)
+    np.testing.assert_array_equal(converted(x), converted_old(x))
+    with pytest.raises(TypeError, match="Received: method=None"):
+        ks.convert(base)
 
 
 # --- A blur of size 1 is plain subsampling: each rule then equals the original op.

@@ -62,7 +62,7 @@ def test_polyphase_sites_use_the_variants_settings():
     assert {(m.mixing, m.align, m.padding) for m in modules} == {("conv3d", "max_norm", "circular")}
 
 
-@pytest.mark.parametrize("method", ks.DOWNSAMPLE_METHODS)
+@pytest.mark.parametrize("method", ks.METHODS)
 def test_odd_non_square_inputs_work(method):
     model = ks.resnet18(method, num_classes=3, input_shape=(37, 50, 3), width=0.125)
     out = model(np.random.rand(2, 37, 50, 3).astype("float32"))
@@ -124,7 +124,7 @@ def test_aligned_shortcut_reuses_main_branch_phase(method, main_name, shortcut_n
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"downsample": "maxblur"}, r"Expected one of \['stride', 'blur', 'group', 'conv3d', 'aps', 'group-aps', 'conv3d-aps'\]. Received: downsample='maxblur'"),
+        ({"method": "maxblur"}, r"Expected one of \['stride', 'blur', 'group', 'conv3d', 'aps', 'group-aps', 'conv3d-aps'\]. Received: method='maxblur'"),
         ({"padding": "same"}, "Received: padding='same'"),
         ({"num_classes": 0}, "Received: num_classes=0"),
         ({"width": -1}, "Received: width=-1"),
@@ -136,7 +136,7 @@ def test_builder_bad_arguments(kwargs, message):
         ks.resnet18(**kwargs)
 
 
-@pytest.mark.parametrize("method", ks.DOWNSAMPLE_METHODS)
+@pytest.mark.parametrize("method", ks.METHODS)
 def test_keras_save_and_load_identical_outputs(method, tmp_path):
     model = ks.resnet18(method, num_classes=5, input_shape=(32, 32, 3), width=0.125, padding="circular")
     x = np.random.rand(3, 32, 32, 3).astype("float32")
@@ -252,7 +252,7 @@ def test_bottleneck_keras_file_reloads_in_a_fresh_process(tmp_path, fresh_proces
     [
         (ks.resnet, {"depth": 20}, r"Expected one of \[18, 34, 50, 101, 152\]. Received: depth=20"),
         (ks.resnet50, {"pooling": "sum", "include_top": False}, "Received: pooling='sum'"),
-        (ks.resnet101, {"downsample": "foo"}, "Received: downsample='foo'"),
+        (ks.resnet101, {"method": "foo"}, "Received: method='foo'"),
     ],
 )
 def test_family_bad_arguments(builder, kwargs, message):

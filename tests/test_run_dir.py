@@ -67,12 +67,17 @@ def test_stale_lock_detection(owner, stale, tmp_path):
 
 def test_rerun_decision(tmp_path):
     run = RunDir(tmp_path / "run")
-    settings = {"model": "group", "seed": 0, "class_names": ["a", "b"]}
+    settings = {"method": "group", "seed": 0, "class_names": ["a", "b"]}
     assert run.decide(settings, overwrite=False) == "new"
     run.write_config({**settings, "steps_per_epoch": 8})
     assert run.decide(settings, overwrite=False) == "resume"
-    with pytest.raises(UsageError, match=r"other settings \(model: 'group' -> 'stride'; seed: 0 -> 1\)"):
-        run.decide({**settings, "model": "stride", "seed": 1}, overwrite=False)
+    with pytest.raises(UsageError, match=r"other settings \(method: 'group' -> 'stride'; seed: 0 -> 1\)"):
+        run.decide({**settings, "method": "stride", "seed": 1}, overwrite=False)
+    # An older version's config.json names the method `model`: the run still resumes (or is refused).
+    run.write_config({"model": "group", "seed": 0, "class_names": ["a", "b"], "steps_per_epoch": 8})
+    assert run.decide(settings, overwrite=False) == "resume"
+    with pytest.raises(UsageError, match=r"other settings \(method: 'group' -> 'stride'\)"):
+        run.decide({**settings, "method": "stride"}, overwrite=False)
     with pytest.raises(UsageError, match=r"class_names: \['a', 'b'\] -> \['a', 'c'\]"):
         run.decide({**settings, "class_names": ["a", "c"]}, overwrite=False)
     assert run.decide({**settings, "seed": 1}, overwrite=True) == "new"

@@ -27,7 +27,7 @@ def snapshot(directory):
 @pytest.mark.parametrize("model", ["stride", pytest.param("group", marks=pytest.mark.slow)])
 def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys, fresh_process):
     d = tmp_path / model
-    args = ["train", "--model", model, "--epochs", "1", "--model-dir", str(d), *QUICK]
+    args = ["train", "--method", model, "--epochs", "1", "--model-dir", str(d), *QUICK]
     assert main(args) == 0
     for name in ["config.json", "best.keras", "last.keras", "final.keras", "training_log.csv",
                  "checkpoints/epoch-0001.keras"]:
@@ -35,7 +35,7 @@ def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys
     assert not (d / ".lock").exists()
     assert any((d / "logs").rglob("*tfevents*"))
     config = json.loads((d / "config.json").read_text())
-    assert config["model"] == model and config["peak_learning_rate"] == pytest.approx(0.5 * 32 / 128)
+    assert config["method"] == model and "model" not in config and config["peak_learning_rate"] == pytest.approx(0.5 * 32 / 128)
     assert config["steps_per_epoch"] == 8 and config["class_names"][0] == "T-shirt/top"
     rows = list(csv.DictReader(open(d / "training_log.csv")))
     assert len(rows) == 1 and "val_accuracy" in rows[0]
@@ -59,7 +59,7 @@ def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys
     assert main(args) == 0
     assert "already finished" in capsys.readouterr().out
     assert snapshot(d) == before
-    for other in (["--seed", "1"], ["--model", "group"]):
+    for other in (["--seed", "1"], ["--method", "group"], ["--model", "group"]):  # --model: the old name
         assert main([*args, *other]) == 2
         err = capsys.readouterr().err
         assert "holds a run with other settings" in err and "--overwrite" in err and len(err.splitlines()) == 1
@@ -301,9 +301,23 @@ def test_two_worker_processes_train_together(tmp_path, fresh_process):
     assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"] == digest
 
 
+def test_the_old_flag_model_is_a_hidden_alias_of_method(capsys):
+    from keras_shiftinv.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["train", "--method", "aps"], ["train", "--model", "aps"]):
+        assert parser.parse_args(argv).method == "aps"
+    assert parser.parse_args(["train"]).method == "group"  # the default, not clobbered by the alias
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    shown = capsys.readouterr().out
+    assert "--method" in shown and "--model " not in shown and "--model-dir" in shown
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["--method", "resnet"], "invalid choice: 'resnet'"),
         (["--model", "resnet"], "invalid choice: 'resnet'"),
         (["--dataset", "cifar"], "invalid choice: 'cifar'"),
         (["--epochs", "0"], "expected a positive integer, got 0"),

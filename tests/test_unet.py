@@ -207,7 +207,7 @@ def test_any_input_size_is_padded_and_cropped_back():
     [
         ({"depth": 0}, "Received: depth=0"),
         ({"depth": 2.0}, "Received: depth=2.0"),
-        ({"downsample": "maxpool"}, "Received: downsample='maxpool'"),
+        ({"method": "maxpool"}, "Received: method='maxpool'"),
         ({"num_classes": 1}, "Received: num_classes=1"),
         ({"width": 0}, "Received: width=0"),
         ({"padding": "edge"}, "Received: padding='edge'"),
@@ -215,7 +215,7 @@ def test_any_input_size_is_padded_and_cropped_back():
     ],
 )
 def test_unet_bad_arguments_are_one_line_keras_style_errors(kwargs, message):
-    arguments = {"downsample": "aps", "num_classes": 3, "input_shape": (32, 32, 3), **kwargs}
+    arguments = {"method": "aps", "num_classes": 3, "input_shape": (32, 32, 3), **kwargs}
     with pytest.raises(ValueError, match=message) as info:
         unet(**arguments)
     assert "\n" not in str(info.value)

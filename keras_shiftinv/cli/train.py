@@ -4,6 +4,7 @@ The flags are built from `TrainConfig`'s fields (names, defaults, help, choices)
 so the training defaults live in one place.
 """
 
+import argparse
 import dataclasses
 
 from keras_shiftinv.cli._args import positive_int
@@ -27,6 +28,9 @@ def add_parser(sub):
             kind = positive_int
         p.add_argument(flag, type=kind, default=field.default, choices=meta.get("choices"),
                        help=meta["help"] + (f" (default: {field.default})" if field.default is not None else ""))
+        if "old_flag" in meta:  # the flag's old name, still accepted, not shown in --help
+            p.add_argument(meta["old_flag"], dest=field.name, type=kind, choices=meta.get("choices"),
+                           default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--overwrite", action="store_true",
                    help="discard another run found in --model-dir instead of stopping")
     p.set_defaults(func=run)

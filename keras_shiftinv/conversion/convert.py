@@ -7,6 +7,7 @@ import numpy as np
 from keras import tree
 
 from keras_shiftinv import methods
+from keras_shiftinv._renames import renamed_argument
 from keras_shiftinv.conversion import calibrate as calibration
 from keras_shiftinv.conversion import fit
 from keras_shiftinv.conversion import graph
@@ -28,8 +29,8 @@ SAME_PADDED = (
 
 
 def convert(
-    model, downsample, *, padding=None, filt_size=4, strict=True, mixing_width="lcm",
-    calibration_data=None,
+    model, method=None, *, padding=None, filt_size=4, strict=True, mixing_width="lcm",
+    calibration_data=None, downsample=None,
 ):
     """Replaces every downsampling site of a functional model by one method.
 
@@ -39,7 +40,7 @@ def convert(
     depthwise part is the site, its pointwise part follows), or a stride-2
     `MaxPooling2D` / `AveragePooling2D` (pool size 1 included), at any depth
     of nested functional or Sequential models. Each is rewritten by the rule
-    of `keras_shiftinv.methods` for `downsample` (the same rules the model
+    of `keras_shiftinv.methods` for `method` (the same rules the model
     builders use). Every layer not replaced keeps its name and weights.
     `"blur"` and `"aps"` keep the strided conv's kernel at stride 1;
     `"group"` / `"conv3d"` modules start from a least-squares fit of
@@ -68,7 +69,7 @@ def convert(
 
     Args:
         model: a functional or built Sequential `keras.Model`.
-        downsample: one of `keras_shiftinv.methods.METHODS`.
+        method: one of `keras_shiftinv.methods.METHODS`.
         padding: None (keep the model's paddings) or `"circular"`.
         filt_size: the blur's size (`"blur"` only); 1 is plain subsampling.
         strict: if True (default), a site that cannot be converted (stride
@@ -89,6 +90,7 @@ def convert(
             "Calibration and distillation"). The report's
             `calibration_error` gives each site's error on those
             activations, `calibration_error_before` the white-noise fit's.
+        downsample: the old name of `method` (deprecated).
 
     Returns:
         `(new_model, report)`: a functional `keras.Model` and a
@@ -115,7 +117,11 @@ def convert(
     >>> report.circular_invariant
     True
     """
-    rule = methods.get(downsample, mixing_width)
+    method = renamed_argument("downsample", downsample, "method", method, None, "convert")
+    if method is None:
+        raise TypeError("convert() needs a downsampling `method`, one of "
+                        f"{list(methods.METHODS)}. Received: method=None")
+    rule = methods.get(method, mixing_width)
     if padding not in PADDINGS:
         raise ValueError(
             "Argument `padding` must be None (keep the model's paddings) or "
@@ -142,7 +148,7 @@ def convert(
         raise ConversionError(
             f"convert() cannot convert {len(refused)} site(s): {reasons}. "
             "Pass strict=False to keep them as they are. "
-            f"Received: model={model.name!r}, downsample={rule.name!r}",
+            f"Received: model={model.name!r}, method={rule.name!r}",
             converter.report(model, padding),
         )
     try:
@@ -151,7 +157,7 @@ def convert(
         raise ConversionError(
             f"convert() could not rebuild '{error.path}' ({type(error.layer).__name__}) in the "
             f"converted graph: {_one_line(error.cause)}. Received: model={model.name!r}, "
-            f"downsample={rule.name!r}",
+            f"method={rule.name!r}",
             converter.report(model, padding),
         ) from error.cause
     breaks = None

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from keras_shiftinv._renames import renamed_fields
+
 
 @dataclasses.dataclass
 class SiteRecord:
@@ -42,13 +44,14 @@ class SiteRecord:
     reason: str = ""
 
 
+@renamed_fields(downsample="method")
 @dataclasses.dataclass
 class ConversionReport:
     """The report `convert` returns next to the new model; `print()` it.
 
     Args:
         model: the original model's name.
-        downsample: the method.
+        method: the downsampling method (`downsample`: its old name).
         padding: `None` or `"circular"`.
         sites: one `SiteRecord` per site found.
         paddings_made_circular: how many pads were turned circular.
@@ -71,7 +74,7 @@ class ConversionReport:
     """
 
     model: str
-    downsample: str
+    method: str
     padding: str
     sites: list
     paddings_made_circular: int = 0
@@ -103,7 +106,7 @@ class ConversionReport:
     def __str__(self):
         counts = self.counts()
         lines = [
-            f"convert({self.model!r}, {self.downsample!r}, padding={self.padding!r}): "
+            f"convert({self.model!r}, {self.method!r}, padding={self.padding!r}): "
             f"{counts['found']} sites found, {counts['replaced']} replaced, "
             f"{counts['kept']} kept, {counts['refused']} refused; "
             f"{self.paddings_made_circular} paddings made circular",

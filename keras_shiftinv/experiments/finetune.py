@@ -83,9 +83,9 @@ class FinetuneConfig:
     data_dir: str = None
 
 
-def recipe_config(config, model, model_dir, epochs, learning_rate):
+def recipe_config(config, method, model_dir, epochs, learning_rate):
     return TrainConfig(
-        model=model, dataset="fashion_mnist", data_dir=config.data_dir, model_dir=model_dir,
+        method=method, dataset="fashion_mnist", data_dir=config.data_dir, model_dir=model_dir,
         epochs=epochs, batch_size=config.batch_size, learning_rate=learning_rate, width=config.width,
         padding="circular", max_train_examples=config.train_examples,
         max_eval_examples=config.eval_examples, validation=False, seed=config.seed, verbose=2,

@@ -1,6 +1,6 @@
 """The paper's Table 1 at small scale: every downsampling on Fashion-MNIST, offline.
 
-Each variant/seed pair trains into `<out>/models/<variant>/seed<seed>/` (a run
+Each method/seed pair trains into `<out>/models/<method>/seed<seed>/` (a run
 dir: a rerun resumes it) and stores its scores there in `scores.json`, written
 atomically once evaluated; a rerun after a kill skips the pairs that have one.
 """
@@ -18,7 +18,9 @@ from keras_shiftinv import data
 from keras_shiftinv import metrics
 from keras_shiftinv import provenance
 from keras_shiftinv import report
-from keras_shiftinv.models import DOWNSAMPLE_METHODS
+from keras_shiftinv._renames import renamed_fields
+from keras_shiftinv._renames import upgrade_keys
+from keras_shiftinv.methods import METHODS
 from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.training import TrainConfig
@@ -54,6 +56,7 @@ PRESETS = {
 }
 
 
+@renamed_fields(variants="methods")  # `variants`: the old name
 @dataclasses.dataclass
 class Table1Config:
     preset: str = "quick"
@@ -65,7 +68,7 @@ class Table1Config:
     batch_size: int = 128
     learning_rate: float = 0.5
     seeds: tuple = (0,)
-    variants: tuple = DOWNSAMPLE_METHODS
+    methods: tuple = METHODS
     padding: str = "circular"
     data_dir: str = None
     dataset: str = data.DEFAULT_DATASET
@@ -86,7 +89,7 @@ def summarize(values):
 
 
 def run_table1(out_dir, config, verbose=1):
-    """Trains and evaluates every variant; writes results.json/.md and plots.
+    """Trains and evaluates every method; writes results.json/.md and plots.
 
     A pair's numbers depend only on its settings and the `provenance.versions()`
     (docs/design.md, "Reproducibility"): the same alone, after other pairs or
@@ -102,8 +105,8 @@ def run_table1(out_dir, config, verbose=1):
     eval_ds, _ = data.load(config.dataset, "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
-    # Seed-major: a run stopped part-way has whole seeds (every variant) first.
-    order = [(name, seed) for seed in config.seeds for name in config.variants]
+    # Seed-major: a run stopped part-way has whole seeds (every method) first.
+    order = [(name, seed) for seed in config.seeds for name in config.methods]
     pairs, trained_seconds, trained = {}, 0.0, 0
     for i, (name, seed) in enumerate(order, 1):
         started = time.perf_counter()
@@ -114,25 +117,25 @@ def run_table1(out_dir, config, verbose=1):
         if verbose and trained and i < len(order):
             left = trained_seconds / trained * (len(order) - i)
             say(f"{i}/{len(order)} pairs done; about {format_seconds(left)} left (under the current load)")
-    variants, curves = {}, {}
-    for name in config.variants:
+    rows, curves = {}, {}
+    for name in config.methods:
         runs = [pairs[name, seed] for seed in config.seeds]
-        variants[name] = {m: summarize([r[m] for r in runs])
-                          for m in METRICS + ("train_images_per_second", "train_seconds")}
-        variants[name]["params"] = runs[0]["params"]
+        rows[name] = {m: summarize([r[m] for r in runs])
+                      for m in METRICS + ("train_images_per_second", "train_seconds")}
+        rows[name]["params"] = runs[0]["params"]
         curves[name] = np.asarray(runs[0]["curves"])
     results = {"preset": config.preset, "config": dataclasses.asdict(config), "protocol": protocol,
-               "variants": variants, "provenance": provenance.finish(stamp)}
+               "methods": rows, "provenance": provenance.finish(stamp)}
     report.write_json(results, os.path.join(out_dir, "results.json"))
     extra = [("train_images_per_second", "Train img/s", "{:.0f}")]
     table = report.markdown_table(
-        {n: {**v, "params": {"mean": v["params"]}} for n, v in variants.items()},
+        {n: {**v, "params": {"mean": v["params"]}} for n, v in rows.items()},
         extra + [("params", "Params", "{:.0f}")],
     )
     atomic_write_text(os.path.join(out_dir, "results.md"),
                       f"{config.dataset}, preset `{config.preset}`, seeds {list(config.seeds)}\n\n{table}")
     report.plot_stability(curves, os.path.join(out_dir, "stability_curves.png"))
-    report.plot_consistency_vs_accuracy(variants, os.path.join(out_dir, "consistency_vs_accuracy.png"))
+    report.plot_consistency_vs_accuracy(rows, os.path.join(out_dir, "consistency_vs_accuracy.png"))
     if verbose:
         print(table)
         say(f"results: {os.path.join(out_dir, 'results.md')} (and results.json, plots)")
@@ -160,9 +163,9 @@ def format_seconds(seconds):
 
 
 def train_config(out_dir, config, name, seed, verbose):
-    """The `TrainConfig` of one variant/seed pair."""
+    """The `TrainConfig` of one method/seed pair."""
     return TrainConfig(
-        model=name,
+        method=name,
         dataset=config.dataset,
         data_dir=config.data_dir,
         model_dir=os.path.join(out_dir, "models", name, f"seed{seed}"),
@@ -180,7 +183,7 @@ def train_config(out_dir, config, name, seed, verbose):
 
 
 def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None):
-    """Trains (or resumes) and scores one variant/seed pair; reuses a stored `scores.json`.
+    """Trains (or resumes) and scores one method/seed pair; reuses a stored `scores.json`.
 
     A stored `scores.json` is reused only if it was made with the same
     settings and the same `provenance.versions()`; it holds the pair's
@@ -201,8 +204,11 @@ def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             stored = json.load(f)
+        stored_evaluation = stored.get("evaluation") or {}
+        stored_evaluation = {**stored_evaluation, "train": upgrade_keys(stored_evaluation.get("train"),
+                                                                         {"model": "method"})}  # the old key
         # Scores of an older version may lack a metric: then the pair is rescored (not retrained).
-        if stored.get("evaluation") == evaluation and set(METRICS) <= set(stored["scores"]):
+        if stored_evaluation == evaluation and set(METRICS) <= set(stored["scores"]):
             if verbose:
                 say(f"{where}: done before, scores from {path}")
             return stored["scores"]

@@ -1,6 +1,7 @@
 """Model builders."""
 
 from keras_shiftinv.models.resnet import DOWNSAMPLE_METHODS
+from keras_shiftinv.models.resnet import METHODS
 from keras_shiftinv.models.resnet import resnet
 from keras_shiftinv.models.resnet import resnet18
 from keras_shiftinv.models.resnet import resnet34
@@ -9,4 +10,4 @@ from keras_shiftinv.models.resnet import resnet101
 from keras_shiftinv.models.resnet import resnet152
 from keras_shiftinv.models.unet import unet
 
-__all__ = ["DOWNSAMPLE_METHODS", "resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "unet"]
+__all__ = ["DOWNSAMPLE_METHODS", "METHODS", "resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "unet"]

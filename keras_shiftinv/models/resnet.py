@@ -7,12 +7,14 @@ module only lays out the network.
 import keras
 
 from keras_shiftinv import methods
+from keras_shiftinv._renames import renamed_argument
 from keras_shiftinv.layers import SpatialPadding2D
 from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import check_channels_last
 from keras_shiftinv.layers._utils import check_choice
 
-DOWNSAMPLE_METHODS = methods.METHODS
+METHODS = methods.METHODS
+DOWNSAMPLE_METHODS = METHODS  # the old name
 STAGE_FILTERS = (64, 128, 256, 512)
 # depth -> (bottleneck blocks?, blocks per stage), as torchvision.
 DEPTHS = {
@@ -116,7 +118,7 @@ def apply_block(x, filters, downsample, rule, padding, bottleneck, name):
 
 def resnet(
     depth,
-    downsample="stride",
+    method="stride",
     num_classes=1000,
     input_shape=(224, 224, 3),
     width=1.0,
@@ -126,6 +128,7 @@ def resnet(
     include_top=True,
     pooling=None,
     mixing_width="lcm",
+    downsample=None,
 ):
     """A ResNet of torchvision's layout with one downsampling method at every site.
 
@@ -152,13 +155,13 @@ def resnet(
 
     Args:
         depth: 18, 34 (basic blocks), 50, 101 or 152 (bottleneck blocks).
-        downsample: one of `DOWNSAMPLE_METHODS` (or a `methods.Method`).
+        method: one of `METHODS` (or a `methods.Method`).
         num_classes: int, size of the dense head.
         input_shape: `(H, W, C)`; H and W may be None.
         width: float, multiplier on the 64-128-256-512 channels.
         padding: `"zeros"`, `"reflect"` or `"circular"` for every layer.
         classifier_activation: activation of the head (None: logits).
-        name: model name; defaults to `resnet<depth>_<downsample>`.
+        name: model name; defaults to `resnet<depth>_<method>`.
         include_top: bool; False drops the pooling and the dense head, as in
             `keras.applications`.
         pooling: with `include_top=False`: None (4D feature map), `"avg"` or
@@ -166,6 +169,7 @@ def resnet(
         mixing_width: `"lcm"` (the paper) or `"min"`, the group module's
             width (`PolyphaseDownsample`); widths whose lcm exceeds 4 x the
             channels (e.g. `width=0.3`) need `"min"`.
+        downsample: the old name of `method` (deprecated).
 
     The head (`include_top=True`) computes in float32 under any mixed
     precision policy, so the logits are float32.
@@ -185,7 +189,8 @@ def resnet(
             f"Invalid value for argument `depth`. Expected one of {list(DEPTHS)}. Received: depth={depth!r}"
         )
     check_channels_last("resnet")
-    rule = methods.get(downsample, mixing_width)
+    method = renamed_argument("downsample", downsample, "method", method, "stride", "resnet")
+    rule = methods.get(method, mixing_width)
     check_choice("padding", padding, PADDING_MODES)
     check_choice("pooling", pooling, POOLINGS)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -228,11 +233,11 @@ def resnet(
     return keras.Model(inputs, x, name=name or f"resnet{depth}_{rule.name.replace('-', '_')}")
 
 
-def resnet18(downsample="stride", **kwargs):
+def resnet18(method="stride", **kwargs):
     """ResNet-18: basic blocks, 2-2-2-2 (torchvision: 11,689,512 parameters).
 
     Args:
-        downsample: one of `DOWNSAMPLE_METHODS`.
+        method: one of `METHODS`.
         **kwargs: the other arguments of `resnet` (`num_classes`,
             `input_shape`, `width`, `padding`, `include_top`, ...).
 
@@ -241,64 +246,64 @@ def resnet18(downsample="stride", **kwargs):
     >>> tuple(model(np.zeros((2, 32, 32, 3))).shape)
     (2, 10)
     """
-    return resnet(18, downsample, **kwargs)
+    return resnet(18, method, **kwargs)
 
 
-def resnet34(downsample="stride", **kwargs):
+def resnet34(method="stride", **kwargs):
     """ResNet-34: basic blocks, 3-4-6-3 (torchvision: 21,797,672 parameters).
 
     Args:
-        downsample: one of `DOWNSAMPLE_METHODS`.
+        method: one of `METHODS`.
         **kwargs: the other arguments of `resnet`.
 
     Example:
     >>> resnet34("blur", num_classes=10, input_shape=(32, 32, 3), width=0.125).output_shape
     (None, 10)
     """
-    return resnet(34, downsample, **kwargs)
+    return resnet(34, method, **kwargs)
 
 
-def resnet50(downsample="stride", **kwargs):
+def resnet50(method="stride", **kwargs):
     """ResNet-50: bottleneck blocks, 3-4-6-3 (torchvision: 25,557,032 parameters).
 
     Args:
-        downsample: one of `DOWNSAMPLE_METHODS`.
+        method: one of `METHODS`.
         **kwargs: the other arguments of `resnet`.
 
     Example:
     >>> resnet50("aps", num_classes=10, input_shape=(32, 32, 3), width=0.125).output_shape
     (None, 10)
     """
-    return resnet(50, downsample, **kwargs)
+    return resnet(50, method, **kwargs)
 
 
-def resnet101(downsample="stride", **kwargs):
+def resnet101(method="stride", **kwargs):
     """ResNet-101: bottleneck blocks, 3-4-23-3 (torchvision: 44,549,160 parameters).
 
     It has 380 layers; building one takes seconds.
 
     Args:
-        downsample: one of `DOWNSAMPLE_METHODS`.
+        method: one of `METHODS`.
         **kwargs: the other arguments of `resnet`.
 
     Example:
     >>> DEPTHS[101]  # (bottleneck blocks, blocks per stage)
     (True, (3, 4, 23, 3))
     """
-    return resnet(101, downsample, **kwargs)
+    return resnet(101, method, **kwargs)
 
 
-def resnet152(downsample="stride", **kwargs):
+def resnet152(method="stride", **kwargs):
     """ResNet-152: bottleneck blocks, 3-8-36-3 (torchvision: 60,192,808 parameters).
 
     It has 567 layers; building one takes seconds.
 
     Args:
-        downsample: one of `DOWNSAMPLE_METHODS`.
+        method: one of `METHODS`.
         **kwargs: the other arguments of `resnet`.
 
     Example:
     >>> DEPTHS[152]  # (bottleneck blocks, blocks per stage)
     (True, (3, 8, 36, 3))
     """
-    return resnet(152, downsample, **kwargs)
+    return resnet(152, method, **kwargs)

@@ -3,6 +3,7 @@
 import keras
 
 from keras_shiftinv import methods
+from keras_shiftinv._renames import renamed_argument
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import CropLike2D
 from keras_shiftinv.layers import PadToMultiple2D
@@ -23,9 +24,9 @@ def _check_int(name, value, minimum, meaning):
     return value
 
 
-def _check_arguments(downsample, num_classes, input_shape, depth, width, padding, mixing_width):
+def _check_arguments(method, num_classes, input_shape, depth, width, padding, mixing_width):
     check_channels_last("unet")
-    rule = methods.get(downsample, mixing_width)
+    rule = methods.get(method, mixing_width)
     check_choice("padding", padding, PADDING_MODES)
     _check_int("num_classes", num_classes, 2, "background and at least one class")
     _check_int("depth", depth, 1, "the number of downsamplings")
@@ -58,7 +59,7 @@ def apply_up(x, filters, rule, padding, phase_index, name):
 
 
 def unet(
-    downsample="stride",
+    method="stride",
     num_classes=2,
     input_shape=(256, 256, 3),
     depth=4,
@@ -66,6 +67,7 @@ def unet(
     padding="zeros",
     name=None,
     mixing_width="lcm",
+    downsample=None,
 ):
     """A U-Net for per-pixel classification with one downsampling method.
 
@@ -96,14 +98,15 @@ def unet(
     float32 under any mixed precision policy.
 
     Args:
-        downsample: one of `keras_shiftinv.methods.METHODS` (or a `Method`).
+        method: one of `keras_shiftinv.methods.METHODS` (or a `Method`).
         num_classes: int >= 2, classes per pixel (background included).
         input_shape: `(H, W, C)`; H and W may be None (any size), C is known.
         depth: int >= 1, the number of downsamplings.
         width: float, multiplier on the 64-128-... channels.
         padding: `"zeros"`, `"reflect"` or `"circular"` for every layer.
-        name: model name; defaults to `unet_<downsample>`.
+        name: model name; defaults to `unet_<method>`.
         mixing_width: `"lcm"` (the paper) or `"min"`, the group module's width.
+        downsample: the old name of `method` (deprecated).
 
     Returns:
         A functional `keras.Model` mapping `(B, H, W, C)` images to
@@ -117,7 +120,8 @@ def unet(
     >>> tuple(any_size(np.zeros((1, 9, 14, 1))).shape)
     (1, 9, 14, 2)
     """
-    rule, shape = _check_arguments(downsample, num_classes, input_shape, depth, width, padding, mixing_width)
+    method = renamed_argument("downsample", downsample, "method", method, "stride", "unet")
+    rule, shape = _check_arguments(method, num_classes, input_shape, depth, width, padding, mixing_width)
     filters = [max(1, int(round(BASE_FILTERS * width * 2**level))) for level in range(depth + 1)]
     multiple = 2**depth
     dynamic = shape[0] is None or shape[1] is None

@@ -8,8 +8,9 @@ import dataclasses
 import math
 
 from keras_shiftinv import data
+from keras_shiftinv._renames import renamed_fields
 from keras_shiftinv.errors import UsageError
-from keras_shiftinv.models import DOWNSAMPLE_METHODS
+from keras_shiftinv.methods import METHODS
 
 REFERENCE_BATCH = 128  # the paper's batch; the learning rate scales with batch / 128
 PADDINGS = ("zeros", "reflect", "circular")
@@ -21,9 +22,14 @@ def _field(default, help, **metadata):
     return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
+@renamed_fields(model="method")
 @dataclasses.dataclass
 class TrainConfig:
     """Every setting of a training run; written to `<model_dir>/config.json`.
+
+    `method` was called `model` before: `TrainConfig(model=...)` and
+    `config.model` still work (a `DeprecationWarning`), and so does the
+    `model` key in the `config.json` of an older run (`RunDir.read_config`).
 
     Example:
     >>> config = TrainConfig(dataset="fashion_mnist", batch_size=256).validate()
@@ -31,7 +37,7 @@ class TrainConfig:
     (32, 1.0)
     """
 
-    model: str = _field("group", "downsampling method", choices=DOWNSAMPLE_METHODS)
+    method: str = _field("group", "downsampling method", choices=METHODS, old_flag="--model")
     dataset: str = _field("imagenet2012", "dataset name", choices=data.DATASETS)
     data_dir: str = _field(None, "tfds data dir, Fashion-MNIST IDX dir, or image folder root")
     manual_dir: str = _field(None, "folder with ILSVRC2012_img_{train,val}.tar (imagenet2012)")
@@ -60,7 +66,7 @@ class TrainConfig:
         Returns:
             `self`.
         """
-        _choice(self, "model", DOWNSAMPLE_METHODS)
+        _choice(self, "method", METHODS)
         _choice(self, "dataset", data.DATASETS)
         _choice(self, "padding", PADDINGS)
         for name in ("epochs", "batch_size", "image_size", "max_train_examples", "max_eval_examples"):

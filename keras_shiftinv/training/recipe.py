@@ -40,7 +40,7 @@ def one_cycle(peak, total_steps):
 def build_model(config, num_classes, steps_per_epoch):
     """The ResNet-18 variant and its SGD optimizer (momentum, decoupled weight decay)."""
     model = resnet18(
-        config.model,
+        config.method,
         num_classes=num_classes,
         input_shape=(config.image_size, config.image_size, 3),
         width=config.width,

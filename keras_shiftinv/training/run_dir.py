@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 
+from keras_shiftinv._renames import upgrade_keys
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import read_metadata
@@ -43,7 +44,7 @@ class RunDir:
 
     Example:
     >>> run = RunDir(os.path.join(tmp_dir, "run"))
-    >>> run.decide({"model": "group"}, overwrite=False)
+    >>> run.decide({"method": "group"}, overwrite=False)
     'new'
     """
 
@@ -86,7 +87,7 @@ class RunDir:
             return None
         try:
             with open(path, encoding="utf-8") as f:
-                return json.load(f)
+                return upgrade_keys(json.load(f), {"model": "method"})  # `model`: its old name
         except (OSError, ValueError) as e:
             raise UsageError(f"{path} is unreadable ({type(e).__name__}); pass --overwrite to start over") from None
 

@@ -77,7 +77,7 @@ def train(config, overwrite=False):
                     "strategy": "MultiWorkerMirroredStrategy" if multi_worker else strategy_name(strategy),
                 })
         metadata = {"class_names": list(info.class_names), "dataset": config.dataset,
-                    "image_size": config.image_size, "method": config.model, "config": config.to_dict()}
+                    "image_size": config.image_size, "method": config.method, "config": config.to_dict()}
         if multi_worker:
             from keras_shiftinv.training.multi_worker import train_multi_worker
 
