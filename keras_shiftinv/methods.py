@@ -81,11 +81,11 @@ import keras
 from keras_shiftinv.layers import AdaptivePolyphasePool2D
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
+from keras_shiftinv.layers import MIXING_WIDTHS
+from keras_shiftinv.layers import PADDING_MODES
 from keras_shiftinv.layers import SpatialPadding2D
-from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers.polyphase_downsample import MIXING_WIDTHS
-from keras_shiftinv.layers._utils import check_choice
-from keras_shiftinv.layers.spatial_padding_2d import _normalize_pads
+from keras_shiftinv.layers import check_choice
+from keras_shiftinv.layers import normalize_pads
 
 CONV_CLASSES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 POOL_CLASSES = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
@@ -207,7 +207,7 @@ class Method:
         cls, config = _describe(op, classes)
         check_choice("padding", padding, PADDING_MODES)
         if pads is not None:
-            pads = _normalize_pads(pads)
+            pads = normalize_pads(pads)
             if config["padding"] != "valid":
                 raise ValueError(
                     f"Explicit `pads` need a 'valid' layer; '{config['name']}' pads itself. "

@@ -1,4 +1,11 @@
-"""The downsampling layers of keras-shiftinv."""
+"""The downsampling layers of keras-shiftinv.
+
+Besides the layers, the argument vocabulary that `methods.py` shares with
+them: `PADDING_MODES`, `MIXING_WIDTHS`, `check_choice`, `normalize_pads`.
+"""
+
+from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import check_choice
 
 from keras_shiftinv.layers.adaptive_polyphase_pool_1d import AdaptivePolyphasePool1D
 from keras_shiftinv.layers.adaptive_polyphase_pool_2d import AdaptivePolyphasePool2D
@@ -9,14 +16,18 @@ from keras_shiftinv.layers.blur_pool_2d import binomial_filter
 from keras_shiftinv.layers.blur_pool_3d import BlurPool3D
 from keras_shiftinv.layers.pad_to_multiple_2d import CropLike2D
 from keras_shiftinv.layers.pad_to_multiple_2d import PadToMultiple2D
+from keras_shiftinv.layers.polyphase_algebra import MIXING_WIDTHS
 from keras_shiftinv.layers.polyphase_downsample import PolyphaseDownsample
 from keras_shiftinv.layers.polyphase_downsample import polyphase_split
 from keras_shiftinv.layers.polyphase_downsample_1d import PolyphaseDownsample1D
 from keras_shiftinv.layers.polyphase_downsample_3d import PolyphaseDownsample3D
 from keras_shiftinv.layers.polyphase_upsample_2d import PolyphaseUpsample2D
 from keras_shiftinv.layers.spatial_padding_2d import SpatialPadding2D
+from keras_shiftinv.layers.spatial_padding_2d import normalize_pads
 
 __all__ = [
+    "MIXING_WIDTHS",
+    "PADDING_MODES",
     "AdaptivePolyphasePool1D",
     "AdaptivePolyphasePool2D",
     "AdaptivePolyphasePool3D",
@@ -31,5 +42,7 @@ __all__ = [
     "PolyphaseUpsample2D",
     "SpatialPadding2D",
     "binomial_filter",
+    "check_choice",
+    "normalize_pads",
     "polyphase_split",
 ]

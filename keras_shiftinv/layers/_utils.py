@@ -7,9 +7,12 @@ import numpy as np
 from keras import ops
 
 PADDING_MODES = ("zeros", "reflect", "circular")
+# (dy, dx) of the stride-2 phase p = 0..3, p = 2*dy + dx: the paper's components "1, 2, 3, 4".
+PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
 def check_choice(name, value, choices):
+    """`value` if it is one of `choices`, else a ValueError naming the argument."""
     if value not in choices:
         raise ValueError(
             f"Invalid value for argument `{name}`. Expected one of "
@@ -103,6 +106,20 @@ def output_spec_with_index(shape, dtype, return_index):
     return keras.KerasTensor(shape, dtype=dtype)
 
 
+class IndexedOutputSpec:
+    """Mixin: `compute_output_spec` from `compute_output_shape`, the phase index int32.
+
+    For the 2-D layers called as `layer(x, phase_index=None)`; a layer without
+    `return_index` returns the output alone.
+    """
+
+    return_index = False
+
+    def compute_output_spec(self, inputs, phase_index=None):
+        shape = self.compute_output_shape(inputs.shape)
+        return output_spec_with_index(shape, self.compute_dtype, self.return_index)
+
+
 def _pad_indices(size, before, after, mode):
     """Indices into an axis of length `size` that pad it like np.pad."""
     idx = ops.arange(-before, size + after, dtype="int32")
@@ -192,17 +209,6 @@ def _accumulation_dtype(x):
     return ops.cast(x, "float32") if low else x
 
 
-def select_phase(stack, phase_index):
-    """Picks phase `phase_index[b]` of each image: (B, h, w, 4, C) -> (B, h, w, C).
-
-    A select, not a product with a one-hot, so a NaN or inf in another phase
-    does not leak into the output (0 * NaN is NaN).
-    """
-    chosen = ops.equal(ops.arange(4, dtype="int32")[None, :], ops.cast(phase_index, "int32")[:, None])  # (B, 4)
-    chosen = ops.reshape(chosen, (-1, 1, 1, 4, 1))  # (B, 1, 1, 4, 1), broadcast over h, w, C
-    return ops.sum(ops.where(chosen, stack, ops.zeros_like(stack)), axis=3)
-
-
 def shifted_pixels(x, phase_index, stride):
     """Pixels `(stride*i + dy, stride*j + dx)`, circularly, of each image: one gather.
 
@@ -213,10 +219,31 @@ def shifted_pixels(x, phase_index, stride):
     copied, and a NaN elsewhere cannot reach the output. A single `Gather`
     of `(B*H*W, C)` rows, which LiteRT and ONNX run as builtin ops.
     """
+    return _gather_pixels(x, phase_index, stride, 1)
+
+
+def rolled_by_phase(x, phase_index):
+    """Each image of `x` rolled circularly by `(+dy, +dx)` of its phase: one gather.
+
+    The inverse of `shifted_pixels(x, phase_index, 1)`, and the same as
+    `ops.roll` by `(dy, dx)` on axes 1 and 2 (`tf.Roll` has no LiteRT builtin:
+    docs/design.md, "Export and serving"), for `(B, H, W, C)` with even `H`, `W`.
+
+    Example:
+    >>> x = np.arange(4.0).reshape(1, 2, 2, 1)
+    >>> ops.convert_to_numpy(rolled_by_phase(x, np.array([1])))[0, :, :, 0]  # (dy, dx) = (0, 1)
+    array([[1., 0.],
+           [3., 2.]])
+    """
+    return _gather_pixels(x, phase_index, 1, -1)
+
+
+def _gather_pixels(x, phase_index, stride, sign):
+    """Pixels `(stride*i + sign*dy, stride*j + sign*dx)`, circularly, gathered as `(B*H*W, C)` rows."""
     shape = ops.shape(x)
     b, h, w = shape[0], shape[1], shape[2]
     phase_index = ops.cast(phase_index, "int32")
-    dy, dx = phase_index // 2, phase_index % 2  # (B,)
+    dy, dx = sign * (phase_index // 2), sign * (phase_index % 2)  # (B,)
     rows = ops.mod(ops.arange(h // stride, dtype="int32")[None, :] * stride + dy[:, None], h)  # (B, h')
     cols = ops.mod(ops.arange(w // stride, dtype="int32")[None, :] * stride + dx[:, None], w)  # (B, w')
     images = ops.arange(b, dtype="int32")[:, None, None] * (h * w)  # (B, 1, 1)
@@ -224,6 +251,22 @@ def shifted_pixels(x, phase_index, stride):
     pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*H*W, C)
     out = ops.take(pixels, ops.reshape(flat, (-1,)), axis=0)  # (B*h'*w', C)
     return ops.reshape(out, (b, h // stride, w // stride, x.shape[-1]))  # (B, h', w', C)
+
+
+def align_max_norm(x, phase_index=None):
+    """Rolls each image by the (dy, dx) of its highest-L2-norm phase.
+
+    `x` must have even height and width. With `phase_index` (shape `(B,)`,
+    values `p = 2*dy + dx`) given, rolls by those phases instead of choosing.
+
+    Returns:
+        `(rolled, phase_index)`: `x` rolled circularly by `(-dy, -dx)`, so the
+        chosen phase becomes phase 0, and the int32 phases of shape `(B,)`.
+    """
+    if phase_index is None:
+        phase_index = choose_phase(phase_stack(x))  # (B,), float32 norms, shift-consistent ties
+    phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+    return shifted_pixels(x, phase_index, 1), phase_index  # one gather, no rolled copies
 
 
 def _nan_lowest(values):

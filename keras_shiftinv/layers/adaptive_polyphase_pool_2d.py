@@ -2,12 +2,12 @@ import keras
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import IndexedOutputSpec
 from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import halved_output_shape
-from keras_shiftinv.layers._utils import output_spec_with_index
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_stack
 from keras_shiftinv.layers._utils import shifted_pixels
@@ -16,7 +16,7 @@ CRITERIA = ("l2", "l1")
 
 
 @keras.saving.register_keras_serializable(package="keras_shiftinv")
-class AdaptivePolyphasePool2D(keras.layers.Layer):
+class AdaptivePolyphasePool2D(IndexedOutputSpec, keras.layers.Layer):
     """Adaptive polyphase sampling (APS; Chaman and Dokmanic, CVPR 2021).
 
     Keeps, per image, the one of the four stride-2 polyphase components with
@@ -77,10 +77,6 @@ class AdaptivePolyphasePool2D(keras.layers.Layer):
     def compute_output_shape(self, input_shape, phase_index_shape=None):
         channels = input_shape[-1] if len(input_shape) == 4 else None
         return halved_output_shape(self.__class__.__name__, input_shape, channels, self.return_index)
-
-    def compute_output_spec(self, inputs, phase_index=None):
-        shape = self.compute_output_shape(inputs.shape)
-        return output_spec_with_index(shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()

@@ -1,32 +1,24 @@
-import math
-
 import keras
 from keras import ops
 
+from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import IndexedOutputSpec
+from keras_shiftinv.layers._utils import align_max_norm  # also imported from here by conversion
 from keras_shiftinv.layers._utils import as_float
-from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import check_choice
-from keras_shiftinv.layers._utils import check_return_index
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import check_odd_kernel_size
-from keras_shiftinv.layers._utils import halved_output_shape
-from keras_shiftinv.layers._utils import output_spec_with_index
 from keras_shiftinv.layers._utils import check_positive_int
-from keras_shiftinv.layers._utils import pad_spatial
+from keras_shiftinv.layers._utils import check_return_index
+from keras_shiftinv.layers._utils import halved_output_shape
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_stack
-from keras_shiftinv.layers._utils import shifted_pixels
+from keras_shiftinv.layers.polyphase_algebra import MIXING_WIDTHS
+from keras_shiftinv.layers.polyphase_algebra import MIXINGS
+from keras_shiftinv.layers.polyphase_algebra import group_width
 
-MIXINGS = ("group", "conv3d")
-MIXING_WIDTHS = ("lcm", "min")
-# The paper's lcm width is refused above this many times max(C_in, filters).
-MAX_WIDTH_FACTOR = 4
 ALIGNS = (None, "max_norm")
-# (dy, dx) of phase p = 0..3, the paper's components "1, 2, 3, 4".
-PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
-# At inference, the grouped path's multiplies cost this many dense-conv multiplies (CPU, measured).
-INFERENCE_GROUP_WEIGHT = 6
 
 
 def polyphase_split(x, padding="zeros"):
@@ -58,7 +50,7 @@ def polyphase_split(x, padding="zeros"):
 
 
 @keras.saving.register_keras_serializable(package="keras_shiftinv")
-class PolyphaseDownsample(keras.layers.Layer):
+class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
     """The paper's learned stride-2 downsampling module.
 
     The input is split into its four polyphase components (`polyphase_split`,
@@ -195,6 +187,7 @@ class PolyphaseDownsample(keras.layers.Layer):
                 shape=(self.filters,),
                 initializer=self.bias_initializer,
             )
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs, phase_index=None, training=None):
         inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
@@ -213,36 +206,18 @@ class PolyphaseDownsample(keras.layers.Layer):
         return (y, phase_index) if self.return_index else y
 
     def _fusing_pays(self, pixels, training=False):
-        """Whether one folded kernel is cheaper for `pixels` output pixels.
+        """`polyphase_algebra.fusing_pays` for this layer's sizes (the path choice)."""
+        mixed = self.merge_kernel.shape[0]
+        return algebra.fusing_pays(
+            self.mixing, pixels, self.kernel_size, self._channels, self.filters, mixed, training
+        )
 
-        A cost model in multiplies, calibrated on CPU: folding costs `compose`
-        once per call (three times in training: forward and two gradients) and
-        saves `unfused - fused` per output pixel; the depthwise path also pays
-        for writing and summing its `4 * mixed` intermediate values per pixel.
-        At inference (`training=False`) the grouped path's multiplies weigh
-        `INFERENCE_GROUP_WEIGHT` times a dense convolution's: measured per
-        module at batch 32, 64x64, width 0.25 and batch 8, 224x224, width 1
-        (docs/guide-speed.md, "Inference"), the depthwise conv, phase sum and
-        merge run that much slower per multiply than one dense conv, so the
-        folded kernel wins at every site but the wide 3x3 ones.
-        Either path computes the same function.
-        """
-        k, c, f = self.kernel_size, self._channels, self.filters
-        fused = 4 * c * f * k * k
-        if self.mixing == "group":
-            mixed = self.mixing_kernel.shape[-1]
-            unfused = 4 * mixed * k * k + mixed * f + 32 * 4 * mixed
-            compose = 4 * k * k * mixed * f
-            if not training:
-                return pixels * (INFERENCE_GROUP_WEIGHT * unfused - fused) >= compose
-        else:
-            unfused = 6 * c * f * k * k + 2 * f * f
-            compose = 6 * k * k * c * f * f
-        return pixels * (unfused - fused) >= (3 if training else 1) * compose
+    def _biases(self):
+        return (self.mixing_bias, self.merge_bias) if self.use_bias else (None, None)
 
     def _fused(self, x):
         kernel, bias = self.fused_kernel(x.dtype)
-        y = ops.conv(self._same_pad(x), kernel, padding="valid")
+        y = ops.conv(algebra.same_pad(x, self.kernel_size, self.padding), kernel, padding="valid")
         return y if bias is None else y + bias
 
     def _unfused(self, x):
@@ -252,95 +227,23 @@ class PolyphaseDownsample(keras.layers.Layer):
             y = y + ops.cast(self.merge_bias, y.dtype)
         return y
 
-    def _same_pad(self, x):
-        p = self.kernel_size // 2
-        return pad_spatial(x, ((p, p), (p, p)), self.padding)
-
     def group_mix(self, x):
-        """The grouped convolution alone, on phase-major `(B, h, w, 4*C)` input.
-
-        A grouped conv with `groups=C` over the channel-major channels `c*4+p`
-        equals a depthwise conv over the phase-major channels `p*C+c` followed
-        by a sum over `p`. Returns `(B, h, w, C*M)`, channel `c*M + m`.
-        """
-        b, h, w, _ = ops.shape(x)
-        k = self.kernel_size
-        mixed = self.mixing_kernel.shape[-1]
-        per_group = mixed // (x.shape[-1] // 4)
-        kernel = ops.cast(self.mixing_kernel, x.dtype)  # (k, k, 4, C*M)
-        kernel = ops.reshape(kernel, (k, k, x.shape[-1], per_group))  # (k, k, 4*C, M)
-        y = ops.depthwise_conv(self._same_pad(x), kernel, padding="valid")
-        y = ops.reshape(y, (b, h, w, 4, mixed))  # (B, h, w, p, C*M)
-        y = ops.sum(y, axis=3)  # (B, h, w, C*M)
-        if self.use_bias:
-            y = y + ops.cast(self.mixing_bias, y.dtype)
-        return y
+        """The grouped convolution alone (`polyphase_algebra.group_mix`): `(B, h, w, 4*C)` -> `(B, h, w, C*M)`."""
+        return algebra.group_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding)
 
     def conv3d_mix(self, x):
-        """The 3D convolution alone, on phase-major `(B, h, w, 4*C)` input.
-
-        With no padding on the phase axis it has two outputs, d=0 from phases
-        0..2 and d=1 from phases 1..3, computed as one 2D convolution over a
-        doubled batch. Returns `(B, h, w, 2*filters)`, channel `o*2 + d`.
-        """
-        b, h, w, _ = ops.shape(x)
-        k, c, f = self.kernel_size, self._channels, self.filters
-        kernel = ops.cast(self.mixing_kernel, x.dtype)  # (3, k, k, C, O)
-        kernel = ops.transpose(kernel, (1, 2, 0, 3, 4))  # (k, k, 3, C, O)
-        kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
-        windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h, w, 3*C)
-        y = ops.conv(self._same_pad(windows), kernel, padding="valid")  # (2B, h, w, O)
-        if self.use_bias:
-            y = y + ops.cast(self.mixing_bias, y.dtype)
-        y = ops.reshape(y, (2, b, h, w, f))  # (d, B, h, w, O)
-        y = ops.transpose(y, (1, 2, 3, 4, 0))  # (B, h, w, O, d)
-        return ops.reshape(y, (b, h, w, 2 * f))  # channel o*2 + d
+        """The 3D convolution alone (`polyphase_algebra.conv3d_mix`): `(B, h, w, 4*C)` -> `(B, h, w, 2*filters)`."""
+        return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding)
 
     def fused_kernel(self, dtype="float32"):
-        """The mixing and merge folded into one `(k, k, 4*C, filters)` kernel.
-
-        Nothing nonlinear stands between the two, so the module is one linear
-        map of the phase-major input; this returns its kernel and bias (None
-        without `use_bias`). Composing costs `O(k^2 * C * mixed * filters)`
-        multiplies per call, which large batches amortise.
-        """
-        k, f = self.kernel_size, self.filters
-        mix = ops.cast(self.mixing_kernel, dtype)
-        merge = ops.cast(self.merge_kernel, dtype)
-        if self.mixing == "group":
-            channels = self._channels
-            mix = ops.reshape(mix, (k, k, 4, channels, -1))  # (k, k, p, c, m)
-            merge = ops.reshape(merge, (channels, -1, f))  # (c, m, o)
-            kernel = ops.einsum("xypcm,cmo->xypco", mix, merge)
-            bias_in = None if not self.use_bias else ops.cast(self.mixing_bias, dtype)
-            bias = None if bias_in is None else ops.matmul(bias_in, merge_flat(merge))
-        else:
-            merge = ops.reshape(merge, (f, 2, f))  # rows o*2 + d -> (o, d, q)
-            # Output depth d reads phases d..d+2 with kernel slices j = p - d.
-            per_phase = []
-            for p in range(4):
-                terms = [
-                    ops.einsum("xyco,oq->xycq", mix[p - d], merge[:, d, :])
-                    for d in (0, 1)
-                    if 0 <= p - d <= 2
-                ]
-                per_phase.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
-            kernel = ops.stack(per_phase, axis=2)  # (k, k, p, c, o)
-            bias = None
-            if self.use_bias:
-                mix_bias = ops.cast(self.mixing_bias, dtype)
-                bias = ops.einsum("o,odq->q", mix_bias, merge)
-        kernel = ops.reshape(kernel, (k, k, 4 * self._channels, f))
-        if self.use_bias:
-            bias = bias + ops.cast(self.merge_bias, dtype)
-        return kernel, bias
+        """The mixing and merge folded into one `(k, k, 4*C, filters)` kernel and its bias (`polyphase_algebra.fused_kernel`)."""
+        mixing_bias, merge_bias = self._biases()
+        return algebra.fused_kernel(
+            self.mixing, self.mixing_kernel, self.merge_kernel, self._channels, mixing_bias, merge_bias, dtype
+        )
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
         return halved_output_shape(self.__class__.__name__, input_shape, self.filters, self.return_index)
-
-    def compute_output_spec(self, inputs, phase_index=None):
-        shape = self.compute_output_shape(inputs.shape)
-        return output_spec_with_index(shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()
@@ -363,49 +266,3 @@ class PolyphaseDownsample(keras.layers.Layer):
             }
         )
         return config
-
-
-def group_width(channels, filters, mixing_width="lcm", name="polyphase_downsample"):
-    """Channels of the grouped convolution: a multiple of `channels` (one group each).
-
-    `"lcm"`: `lcm(channels, filters)` (the paper), refused with a ValueError
-    above `MAX_WIDTH_FACTOR * max(channels, filters)`; `"min"`: the smallest
-    multiple of `channels` that is `>= filters`.
-
-    Example:
-    >>> group_width(64, 128), group_width(3, 64), group_width(255, 256, "min")
-    (128, 192, 510)
-    """
-    smallest = channels * -(-filters // channels)
-    if mixing_width == "min":
-        return smallest
-    mixed = math.lcm(channels, filters)
-    if mixed > MAX_WIDTH_FACTOR * max(channels, filters):
-        raise ValueError(
-            f"PolyphaseDownsample '{name}': the paper's group width lcm({channels}, {filters}) = "
-            f"{mixed} channels is more than {MAX_WIDTH_FACTOR}x max(C_in, filters); pass "
-            f"mixing_width='min' ({smallest} channels) or change the channel counts. "
-            f"Received: mixing_width='lcm'"
-        )
-    return mixed
-
-
-def merge_flat(merge):
-    """(C, M, O) -> (C*M, O)."""
-    return ops.reshape(merge, (-1, merge.shape[-1]))
-
-
-def align_max_norm(x, phase_index=None):
-    """Rolls each image by the (dy, dx) of its highest-L2-norm phase.
-
-    `x` must have even height and width. With `phase_index` (shape `(B,)`,
-    values `p = 2*dy + dx`) given, rolls by those phases instead of choosing.
-
-    Returns:
-        `(rolled, phase_index)`: `x` rolled circularly by `(-dy, -dx)`, so the
-        chosen phase becomes phase 0, and the int32 phases of shape `(B,)`.
-    """
-    if phase_index is None:
-        phase_index = choose_phase(phase_stack(x))  # (B,), float32 norms, shift-consistent ties
-    phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-    return shifted_pixels(x, phase_index, 1), phase_index  # one gather, no rolled copies

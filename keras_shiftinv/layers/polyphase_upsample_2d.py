@@ -2,21 +2,20 @@ import keras
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import IndexedOutputSpec
 from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import check_odd_kernel_size
 from keras_shiftinv.layers._utils import check_positive_int
 from keras_shiftinv.layers._utils import pad_spatial
-from keras_shiftinv.layers._utils import select_phase
+from keras_shiftinv.layers._utils import rolled_by_phase
 
 MODES = ("place", "learned")
-# (dy, dx) of phase p = 2*dy + dx.
-PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
 @keras.saving.register_keras_serializable(package="keras_shiftinv")
-class PolyphaseUpsample2D(keras.layers.Layer):
+class PolyphaseUpsample2D(IndexedOutputSpec, keras.layers.Layer):
     """Stride-2 upsampling at the phase an aligned downsampling chose.
 
     The inverse of the aligned downsampling layers. The four phases of the
@@ -31,7 +30,8 @@ class PolyphaseUpsample2D(keras.layers.Layer):
       into `4 * filters` channels, phase-major (`p * filters + f`).
 
     The phases are interleaved with `depth_to_space` and each image is then
-    rolled circularly by `(dy, dx)` of its `phase_index`, which undoes the
+    rolled circularly by `(dy, dx)` of its `phase_index` (one gather,
+    `rolled_by_phase`), which undoes the
     down layer's roll: for APS, the input lands exactly on the pixels the
     pool kept. Without `phase_index` nothing is rolled (phase 0): then
     `mode="learned"` with `kernel_size=1` is a 2x2 stride-2 transposed
@@ -126,17 +126,13 @@ class PolyphaseUpsample2D(keras.layers.Layer):
         if phase_index is None:
             return outputs
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-        rolled = [ops.roll(ops.roll(outputs, dy, axis=1), dx, axis=2) for dy, dx in PHASE_OFFSETS]
-        return select_phase(ops.stack(rolled, axis=3), phase_index)  # stack: (B, H, W, 4, F)
+        return rolled_by_phase(outputs, phase_index)  # one gather: no tf.Roll, no rolled copies
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
         check_image_shape(self.__class__.__name__, input_shape)
         b, h, w, c = input_shape
         double = lambda n: None if n is None else 2 * n  # noqa: E731
         return (b, double(h), double(w), c if self.filters is None else self.filters)
-
-    def compute_output_spec(self, inputs, phase_index=None):
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -7,7 +7,13 @@ from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import pad_spatial
 
 
-def _normalize_pads(padding):
+def normalize_pads(padding):
+    """An int or `((top, bottom), (left, right))` of non-negative ints -> the pair of pairs.
+
+    Example:
+    >>> normalize_pads(1), normalize_pads(((0, 1), (2, 3)))
+    (((1, 1), (1, 1)), ((0, 1), (2, 3)))
+    """
     pairs = padding
     if isinstance(padding, int) and not isinstance(padding, bool):
         pairs = ((padding, padding), (padding, padding))
@@ -45,7 +51,7 @@ class SpatialPadding2D(keras.layers.Layer):
 
     def __init__(self, padding=1, mode="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.padding = _normalize_pads(padding)
+        self.padding = normalize_pads(padding)
         self.mode = check_choice("mode", mode, PADDING_MODES)
 
     def build(self, input_shape):

@@ -1,0 +1,184 @@
+"""The algebra of `PolyphaseDownsample` as pure functions of tensors and kernels.
+
+The layer holds the weights and picks a path; everything it computes is here:
+the two mixings (`group_mix`, `conv3d_mix`), their fold with the 1x1 merge
+into one dense kernel (`fused_kernel`), the group width (`group_width`) and
+the multiply-count rule that picks the cheaper exact path (`fusing_pays`,
+with its constants named below). Inputs are phase-major `(B, h, w, 4*C)`
+stacks, channel `p*C + c` (`ops.space_to_depth(x, 2)`); docs/design.md,
+"The module", says what the module computes.
+"""
+
+import math
+
+from keras import ops
+
+from keras_shiftinv.layers._utils import pad_spatial
+
+MIXINGS = ("group", "conv3d")
+MIXING_WIDTHS = ("lcm", "min")
+# The paper's lcm width is refused above this many times max(C_in, filters).
+MAX_WIDTH_FACTOR = 4
+
+# The cost rule (`fusing_pays`), in dense-convolution multiplies, calibrated on CPU.
+# Each of the grouped path's `4 * width` intermediate values per pixel (written by the
+# depthwise conv, then summed over the phases) costs this many multiplies.
+INTERMEDIATE_VALUE_COST = 32
+# In training the folded kernel is composed in the forward pass and in two gradients.
+TRAINING_COMPOSE_PASSES = 3
+# At inference, the grouped path's multiplies cost this many dense-conv multiplies (TF on CPU,
+# measured per module: docs/guide-speed.md, "Inference").
+INFERENCE_GROUP_WEIGHT = 6
+
+
+def group_width(channels, filters, mixing_width="lcm", name="polyphase_downsample"):
+    """Channels of the grouped convolution: a multiple of `channels` (one group each).
+
+    `"lcm"`: `lcm(channels, filters)` (the paper), refused with a ValueError
+    above `MAX_WIDTH_FACTOR * max(channels, filters)`; `"min"`: the smallest
+    multiple of `channels` that is `>= filters`.
+
+    Example:
+    >>> group_width(64, 128), group_width(3, 64), group_width(255, 256, "min")
+    (128, 192, 510)
+    """
+    smallest = channels * -(-filters // channels)
+    if mixing_width == "min":
+        return smallest
+    mixed = math.lcm(channels, filters)
+    if mixed > MAX_WIDTH_FACTOR * max(channels, filters):
+        raise ValueError(
+            f"PolyphaseDownsample '{name}': the paper's group width lcm({channels}, {filters}) = "
+            f"{mixed} channels is more than {MAX_WIDTH_FACTOR}x max(C_in, filters); pass "
+            f"mixing_width='min' ({smallest} channels) or change the channel counts. "
+            f"Received: mixing_width='lcm'"
+        )
+    return mixed
+
+
+def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=False):
+    """Whether one folded kernel is cheaper than the factored path for `pixels` output pixels.
+
+    A cost model in multiplies: folding costs `compose` once per call
+    (`TRAINING_COMPOSE_PASSES` times in training) and saves `unfused - fused`
+    per output pixel; the grouped path also pays `INTERMEDIATE_VALUE_COST` per
+    intermediate value, and at inference its multiplies weigh
+    `INFERENCE_GROUP_WEIGHT` dense-conv multiplies. `pixels` may be a tensor
+    (dynamic batch); then so is the answer. `mixed` is the grouped width
+    (ignored for `"conv3d"`). Either path computes the same function.
+
+    Example:
+    >>> fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32), fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32, training=True)
+    (True, False)
+    """
+    k, c, f = kernel_size, channels, filters
+    fused = 4 * c * f * k * k
+    if mixing == "group":
+        unfused = 4 * mixed * k * k + mixed * f + INTERMEDIATE_VALUE_COST * 4 * mixed
+        compose = 4 * k * k * mixed * f
+        if not training:
+            return pixels * (INFERENCE_GROUP_WEIGHT * unfused - fused) >= compose
+    else:
+        unfused = 6 * c * f * k * k + 2 * f * f  # 2 phase windows x 3 phases, then the merge
+        compose = 6 * k * k * c * f * f
+    return pixels * (unfused - fused) >= (TRAINING_COMPOSE_PASSES if training else 1) * compose
+
+
+def same_pad(x, kernel_size, padding):
+    """Pads axes 1 and 2 by `kernel_size // 2` on each side with `padding` ("same" for a valid conv)."""
+    p = kernel_size // 2
+    return pad_spatial(x, ((p, p), (p, p)), padding)
+
+
+def group_mix(x, kernel, bias, kernel_size, padding):
+    """The grouped convolution alone, on phase-major `(B, h, w, 4*C)` input.
+
+    A grouped conv with `groups=C` over the channel-major channels `c*4+p`
+    equals a depthwise conv over the phase-major channels `p*C+c` followed by
+    a sum over `p`. `kernel` has the layout of `Conv2D(groups=C)`,
+    `(k, k, 4, C*M)`; `bias` is `(C*M,)` or None. Returns `(B, h, w, C*M)`,
+    channel `c*M + m`.
+    """
+    b, h, w, _ = ops.shape(x)
+    k = kernel_size
+    mixed = kernel.shape[-1]
+    per_group = mixed // (x.shape[-1] // 4)
+    kernel = ops.cast(kernel, x.dtype)  # (k, k, 4, C*M)
+    kernel = ops.reshape(kernel, (k, k, x.shape[-1], per_group))  # (k, k, 4*C, M)
+    y = ops.depthwise_conv(same_pad(x, k, padding), kernel, padding="valid")
+    y = ops.reshape(y, (b, h, w, 4, mixed))  # (B, h, w, p, C*M)
+    y = ops.sum(y, axis=3)  # (B, h, w, C*M)
+    if bias is not None:
+        y = y + ops.cast(bias, y.dtype)
+    return y
+
+
+def conv3d_mix(x, kernel, bias, kernel_size, padding):
+    """The 3D convolution alone, on phase-major `(B, h, w, 4*C)` input.
+
+    `kernel` has the layout of `Conv3D`, `(3, k, k, C, O)`; `bias` is `(O,)`
+    or None. With no padding on the phase axis it has two outputs, d=0 from
+    phases 0..2 and d=1 from phases 1..3, computed as one 2D convolution over
+    a doubled batch. Returns `(B, h, w, 2*O)`, channel `o*2 + d`.
+    """
+    b, h, w, _ = ops.shape(x)
+    k, c, f = kernel_size, kernel.shape[-2], kernel.shape[-1]
+    kernel = ops.cast(kernel, x.dtype)  # (3, k, k, C, O)
+    kernel = ops.transpose(kernel, (1, 2, 0, 3, 4))  # (k, k, 3, C, O)
+    kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
+    windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h, w, 3*C)
+    y = ops.conv(same_pad(windows, k, padding), kernel, padding="valid")  # (2B, h, w, O)
+    if bias is not None:
+        y = y + ops.cast(bias, y.dtype)
+    y = ops.reshape(y, (2, b, h, w, f))  # (d, B, h, w, O)
+    y = ops.transpose(y, (1, 2, 3, 4, 0))  # (B, h, w, O, d)
+    return ops.reshape(y, (b, h, w, 2 * f))  # channel o*2 + d
+
+
+def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None, merge_bias=None, dtype="float32"):
+    """The mixing and the 1x1 merge folded into one `(k, k, 4*C, filters)` kernel.
+
+    Nothing nonlinear stands between the two, so the module is one linear map
+    of the phase-major input. Kernels in the layer's layouts (`"group"`:
+    `(k, k, 4, width)`, `"conv3d"`: `(3, k, k, C, filters)`; merge
+    `(mixed, filters)`); `channels` is `C`. Returns `(kernel, bias)`, bias
+    None without biases (give both or neither). Composing costs
+    `O(k^2 * C * mixed * filters)` multiplies per call, which large batches
+    amortise.
+
+    Example:
+    >>> mix = np.ones((1, 1, 4, 2), "float32")  # C = 2 groups of width 1
+    >>> kernel, bias = fused_kernel("group", mix, np.array([[1.0], [10.0]], "float32"), channels=2)
+    >>> ops.convert_to_numpy(kernel)[0, 0, :, 0]  # input channel p*C + c weighs merge[c]
+    array([ 1., 10.,  1., 10.,  1., 10.,  1., 10.], dtype=float32)
+    """
+    k, f = mixing_kernel.shape[1], merge_kernel.shape[-1]
+    mix = ops.cast(mixing_kernel, dtype)
+    merge = ops.cast(merge_kernel, dtype)
+    use_bias = mixing_bias is not None
+    if mixing == "group":
+        mix = ops.reshape(mix, (k, k, 4, channels, -1))  # (k, k, p, c, m)
+        merge = ops.reshape(merge, (channels, -1, f))  # (c, m, o)
+        kernel = ops.einsum("xypcm,cmo->xypco", mix, merge)
+        bias = None
+        if use_bias:
+            bias = ops.matmul(ops.cast(mixing_bias, dtype), ops.reshape(merge, (-1, f)))  # merge as (C*M, O)
+    else:
+        merge = ops.reshape(merge, (f, 2, f))  # rows o*2 + d -> (o, d, q)
+        # Output depth d reads phases d..d+2 with kernel slices j = p - d.
+        per_phase = []
+        for p in range(4):
+            terms = [
+                ops.einsum("xyco,oq->xycq", mix[p - d], merge[:, d, :])
+                for d in (0, 1)
+                if 0 <= p - d <= 2
+            ]
+            per_phase.append(terms[0] if len(terms) == 1 else terms[0] + terms[1])
+        kernel = ops.stack(per_phase, axis=2)  # (k, k, p, c, o)
+        bias = None
+        if use_bias:
+            bias = ops.einsum("o,odq->q", ops.cast(mixing_bias, dtype), merge)
+    kernel = ops.reshape(kernel, (k, k, 4 * channels, f))  # input channel p*C + c
+    if use_bias:
+        bias = bias + ops.cast(merge_bias, dtype)
+    return kernel, bias

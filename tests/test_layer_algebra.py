@@ -1,0 +1,85 @@
+"""The pure functions beside the 2-D layers: the cost rule, the kernel fold, the phase roll."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_shiftinv.layers import AdaptivePolyphasePool2D
+from keras_shiftinv.layers import PolyphaseDownsample
+from keras_shiftinv.layers import PolyphaseUpsample2D
+from keras_shiftinv.layers import polyphase_algebra as algebra
+from keras_shiftinv.layers._utils import rolled_by_phase
+
+
+def test_fusing_pays_matches_hand_counted_multiplies():
+    # group, k=3, C=16, filters=32, width 32: fused 4*16*32*9 = 18432 per pixel; unfused
+    # 4*32*9 + 32*32 + 32*4*32 = 6272; compose 4*9*32*32 = 36864. Inference: pixels * (6*6272 - 18432)
+    # = pixels * 19200 >= 36864 from 2 pixels on; training: 6272 < 18432, never.
+    group = dict(kernel_size=3, channels=16, filters=32, mixed=32)
+    assert not algebra.fusing_pays("group", 1, **group) and algebra.fusing_pays("group", 2, **group)
+    assert not algebra.fusing_pays("group", 10**9, **group, training=True)
+    # conv3d, k=3, C=4, filters=8: fused 1152, unfused 6*4*8*9 + 2*64 = 1856, compose 6*9*4*64 = 13824:
+    # inference from ceil(13824 / 704) = 20 pixels, training from ceil(3 * 13824 / 704) = 59.
+    conv3d = dict(kernel_size=3, channels=4, filters=8, mixed=None)
+    assert [algebra.fusing_pays("conv3d", n, **conv3d) for n in (19, 20)] == [False, True]
+    assert [algebra.fusing_pays("conv3d", n, **conv3d, training=True) for n in (58, 59)] == [False, True]
+    # A tensor of pixels (dynamic batch) gives the same answer as a tensor.
+    assert bool(algebra.fusing_pays("conv3d", tf.constant(20), **conv3d))
+
+
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_group_fused_kernel_equals_numpy_composition(use_bias):
+    rng = np.random.default_rng(0)
+    k, c, m, f = 3, 2, 3, 4  # C groups of M channels each
+    mix = rng.normal(size=(k, k, 4, c * m)).astype("float32")
+    merge = rng.normal(size=(c * m, f)).astype("float32")
+    biases = (rng.normal(size=(c * m,)).astype("float32"), rng.normal(size=(f,)).astype("float32"))
+    kernel, bias = algebra.fused_kernel("group", mix, merge, c, *(biases if use_bias else (None, None)))
+    want = np.zeros((k, k, 4 * c, f), "float64")
+    for p in range(4):
+        for g in range(c):
+            for j in range(m):
+                want[:, :, p * c + g, :] += mix[:, :, p, g * m + j, None] * merge[g * m + j]
+    np.testing.assert_allclose(np.asarray(kernel), want, rtol=1e-5, atol=1e-5)
+    if use_bias:
+        np.testing.assert_allclose(np.asarray(bias), biases[0] @ merge + biases[1], rtol=1e-5, atol=1e-5)
+    else:
+        assert bias is None
+
+
+def test_rolled_by_phase_is_np_roll_bit_for_bit():
+    x = np.random.default_rng(1).normal(size=(4, 6, 8, 3)).astype("float32")
+    phases = np.array([0, 1, 2, 3], "int32")
+    want = np.stack([np.roll(x[i], (p // 2, p % 2), axis=(0, 1)) for i, p in enumerate(phases)])
+    fn = tf.function(rolled_by_phase, input_signature=[tf.TensorSpec([None, None, None, 3]),
+                                                       tf.TensorSpec([None], tf.int32)])
+    for got in (rolled_by_phase(x, phases), fn(x, phases)):
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_built_downsample_refuses_another_channel_count():
+    layer = PolyphaseDownsample(4)
+    layer(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
+        layer(np.zeros((1, 8, 8, 5), "float32"))
+
+
+@pytest.mark.slow
+def test_aligned_upsample_converts_to_litert_builtins_and_matches(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    inputs = keras.Input((8, 8, 3))
+    pooled, index = AdaptivePolyphasePool2D(return_index=True, padding="circular")(inputs)
+    outputs = PolyphaseUpsample2D(4, kernel_size=3, padding="circular")(pooled, phase_index=index)
+    model = keras.Model(inputs, outputs)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda x: model(x), [tf.TensorSpec([None, 8, 8, 3], tf.float32)])
+    archive.write_out(str(tmp_path / "saved"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"), signature_keys=["serve"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # tf.Roll would fail here
+    runner = Interpreter(model_content=converter.convert()).get_signature_runner("serve")
+    x = np.random.default_rng(2).normal(size=(3, 8, 8, 3)).astype("float32")
+    (got,) = runner(x=x).values()
+    np.testing.assert_allclose(got, np.asarray(model(x)), rtol=1e-5, atol=1e-5)
