@@ -55,7 +55,7 @@ def main():
     parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
     args = parser.parse_args()
     rows = []
-    fm = data.fashion_mnist("train", batch_size=args.batch_size).repeat()
+    fm = data.fashion_mnist("train", batch_size=args.batch_size)[0].repeat()
     rows.append(("fashion_mnist 32x32", 32, pipeline_rate(fm, 40)))
     with tempfile.TemporaryDirectory() as root:
         make_folder(root)

@@ -47,12 +47,14 @@ def test_imagenet2012_real_builder_on_tiny_manual_dir(tmp_path):
     val_synsets = (tfds.core.tfds_path() / "datasets/imagenet2012/validation_labels.txt").read_text().split()
     synsets = [names[0], names[5], names[999]]
     make_imagenet_manual_dir(tmp_path / "manual", synsets)
-    train = data.imagenet2012("train", batch_size=4, image_size=32, seed=3,
-                              data_dir=str(tmp_path / "tfds"), manual_dir=str(tmp_path / "manual"))
+    train, info = data.imagenet2012("train", batch_size=4, image_size=32, seed=3,
+                                    data_dir=str(tmp_path / "tfds"), manual_dir=str(tmp_path / "manual"))
+    assert info == data.DatasetInfo("imagenet2012", "train", tuple(names), 9, 32, 37)  # 32 * 256 / 224 -> 37
     images, labels = next(iter(train))
     assert images.shape == (4, 32, 32, 3) and images.dtype == tf.float32
     assert set(labels.numpy()) <= {0, 5, 999}
-    val = data.imagenet2012("validation", batch_size=4, image_size=32, data_dir=str(tmp_path / "tfds"))
+    val, info = data.imagenet2012("validation", batch_size=4, image_size=32, data_dir=str(tmp_path / "tfds"))
+    assert (info.split, info.num_examples) == ("validation", 4)
     images, labels = next(iter(val))
     # Labels come from tfds's own validation label file, in file-name order.
     assert sorted(labels.numpy()) == sorted(names.index(s) for s in val_synsets[:4])
@@ -64,7 +66,7 @@ def test_imagenet2012_real_builder_on_tiny_manual_dir(tmp_path):
     expected = (np.array([10 * index, 20, 30]) / 255 - IMAGENET_MEAN) / IMAGENET_STD
     np.testing.assert_allclose(images.numpy()[first].mean(axis=(0, 1)), expected, atol=0.06)
     uncropped = next(iter(data.imagenet2012("validation", batch_size=2, image_size=32, crop=False,
-                                            data_dir=str(tmp_path / "tfds"))))[0]
+                                            data_dir=str(tmp_path / "tfds"))[0]))[0]
     assert uncropped.shape == (2, 37, 37, 3)  # 32 * 256 / 224 = 36.6 -> 37
     info = data.describe("imagenet2012", "train", data_dir=str(tmp_path / "tfds"))
     assert info.class_names == tuple(names) and info.class_names[0] == "n01440764" and info.num_examples == 9
@@ -88,7 +90,8 @@ def make_image_folder(root, per_class=4):
 def test_image_folder_shapes_labels_and_determinism(tmp_path):
     make_image_folder(tmp_path)
     ds, info = data.image_folder(str(tmp_path), batch_size=4, image_size=16, training=True, seed=5)
-    assert info == {"class_names": ["cat", "dog", "owl"], "num_examples": 12, "skipped": 0}
+    # 16 * 256 / 224 = 18.3 -> 18: the side of the uncropped evaluation images.
+    assert info == data.DatasetInfo("folder", "train", ("cat", "dog", "owl"), 12, 16, 18, skipped=0)
     batches = list(ds)
     assert [b[0].shape for b in batches] == [(4, 16, 16, 3)] * 3
     labels = np.concatenate([b[1].numpy() for b in batches])
@@ -109,7 +112,7 @@ def test_image_folder_corrupt_file_named_or_skipped(tmp_path):
     with pytest.raises(DataError, match="broken.jpg"):
         data.image_folder(str(tmp_path))
     ds, info = data.image_folder(str(tmp_path), batch_size=16, image_size=8, on_corrupt="skip")
-    assert info["skipped"] == 1 and info["num_examples"] == 12
+    assert info.skipped == 1 and info.num_examples == 12 and info.split == "validation"
     assert sum(len(b[1]) for b in ds) == 12
 
 
@@ -119,16 +122,21 @@ def test_image_folder_missing_dir():
 
 
 def test_fashion_mnist_shapes_labels_determinism():
-    ds = data.fashion_mnist("train", batch_size=100, seed=1, max_examples=1000)
+    ds, info = data.fashion_mnist("train", batch_size=100, seed=1, max_examples=1000)
+    assert (info.name, info.split, info.num_examples, info.image_size, info.eval_side) == (
+        "fashion_mnist", "train", 1000, 32, 40)
+    assert info.class_names[:2] == ("T-shirt/top", "Trouser") and info.num_classes == 10
     batches = list(ds)
     assert len(batches) == 10 and batches[0][0].shape == (100, 32, 32, 3)
     labels = np.concatenate([b[1].numpy() for b in batches])
     assert np.bincount(labels, minlength=10).sum() == 1000 and labels.max() == 9
-    again = list(data.fashion_mnist("train", batch_size=100, seed=1, max_examples=1000))
+    again = list(data.fashion_mnist("train", batch_size=100, seed=1, max_examples=1000)[0])
     np.testing.assert_array_equal(batches[3][0].numpy(), again[3][0].numpy())
-    other = next(iter(data.fashion_mnist("train", batch_size=100, seed=2, max_examples=1000)))
+    other = next(iter(data.fashion_mnist("train", batch_size=100, seed=2, max_examples=1000)[0]))
     assert not np.array_equal(other[0].numpy(), batches[0][0].numpy())
-    test = next(iter(data.fashion_mnist("test", batch_size=10, crop=False)))[0].numpy()
+    test_ds, info = data.fashion_mnist("test", batch_size=10, crop=False)
+    assert (info.split, info.num_examples) == ("validation", 10000)  # the IDX file's count
+    test = next(iter(test_ds))[0].numpy()
     assert test.shape == (10, 40, 40, 3)
     np.testing.assert_allclose(test[:, :6], -0.2860 / 0.3530, rtol=1e-5)  # zero border
     np.testing.assert_array_equal(test[..., 0], test[..., 2])  # grey replicated
@@ -186,12 +194,12 @@ def test_truncated_jpeg_is_found_when_the_dataset_is_built(tmp_path):
         data.image_folder(str(tmp_path))
     assert "on_corrupt" not in str(e.value) and "\n" not in str(e.value)
     _, info = data.image_folder(str(tmp_path), image_size=8, on_corrupt="skip")
-    assert info["skipped"] == 1 and info["num_examples"] == 12
+    assert info.skipped == 1 and info.num_examples == 12
 
 
 def test_decode_check_sees_a_file_change_after_a_first_load(tmp_path):
     make_image_folder(tmp_path)
-    assert data.image_folder(str(tmp_path), image_size=8)[1]["num_examples"] == 12
+    assert data.image_folder(str(tmp_path), image_size=8)[1].num_examples == 12
     _truncated_jpeg(tmp_path / "cat" / "0.jpg")  # same name, new size and mtime
     with pytest.raises(DataError, match="0.jpg"):
         data.image_folder(str(tmp_path), image_size=8)

@@ -103,7 +103,8 @@ def test_same_seed_same_bytes_in_a_fresh_process():
                            timeout=300).stdout.split()[-2:]
     assert both_digests() == there
     ds, _ = data.load("fashion_mnist_photo", "validation", batch_size=8, crop=False, max_examples=8)
-    other = photo.fashion_mnist_photo("test", batch_size=8, crop=False, max_examples=8, background_seed=1)
+    other, info = photo.fashion_mnist_photo("test", batch_size=8, crop=False, max_examples=8, background_seed=1)
+    assert (info.name, info.split, info.num_examples, info.eval_side) == ("fashion_mnist_photo", "validation", 8, 40)
     assert not np.array_equal(next(iter(other))[0], next(iter(ds))[0])
     np.testing.assert_array_equal(next(iter(other))[1], next(iter(ds))[1])
 

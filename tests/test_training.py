@@ -46,7 +46,7 @@ def test_one_epoch_through_the_cli_writes_every_artefact(model, tmp_path, capsys
     loaded.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     from keras_shiftinv.data import fashion_mnist
 
-    _, acc = loaded.evaluate(fashion_mnist("test", batch_size=64, max_examples=128), verbose=0)
+    _, acc = loaded.evaluate(fashion_mnist("test", batch_size=64, max_examples=128)[0], verbose=0)
     assert acc == pytest.approx(float(rows[0]["val_accuracy"]), abs=1e-6)
     if model == "group":
         return

@@ -12,7 +12,7 @@ from keras_shiftinv.data.image_folder import image_folder
 from keras_shiftinv.data.image_folder import list_image_folder
 from keras_shiftinv.data.image_folder import scan_image_folder
 from keras_shiftinv.data.imagenet import NUM_CLASSES as IMAGENET_CLASSES
-from keras_shiftinv.data.loader import DatasetInfo
+from keras_shiftinv.data.info import DatasetInfo
 from keras_shiftinv.data.loader import describe
 from keras_shiftinv.data.loader import has_split
 from keras_shiftinv.data.loader import load

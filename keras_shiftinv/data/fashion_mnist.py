@@ -7,6 +7,8 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
+from keras_shiftinv.data.info import DatasetInfo
+from keras_shiftinv.data.info import package_split
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
 from keras_shiftinv.data.transforms import resize_square
@@ -119,6 +121,15 @@ def fashion_mnist(
         data_dir: folder with the four IDX files; defaults to the Debian
             package's folder, then tfds's prepared `fashion_mnist`.
         input_context: `tf.distribute.InputContext` for per-host sharding.
+
+    Returns:
+        `(dataset, info)`: batches of `(images float32 (B, s, s, 3), labels
+        int64 (B,))` and their `DatasetInfo` (split `"validation"` for `"test"`).
+
+    Example:
+    >>> ds, info = fashion_mnist("test", batch_size=4, max_examples=8)
+    >>> info.split, info.num_examples, info.eval_side, next(iter(ds))[0].shape
+    ('validation', 8, 40, TensorShape([4, 32, 32, 3]))
     """
     if not 1 <= image_size <= PADDED_SIZE:
         raise DataError(
@@ -135,7 +146,9 @@ def fashion_mnist(
         image = crop_padded(_pad(tf.cast(image[..., None], tf.float32) / 255.0), image_size, seed_pair, True, crop)
         return _normalize(image)
 
-    return finish(ds, transform, batch_size, training, seed, max_examples, shuffle_buffer=60_000)
+    n = len(labels) if max_examples is None else min(len(labels), max_examples)
+    info = DatasetInfo("fashion_mnist", package_split(split), CLASS_NAMES, n, image_size, PADDED_SIZE)
+    return finish(ds, transform, batch_size, training, seed, max_examples, shuffle_buffer=60_000), info
 
 
 def _pad(image):

@@ -18,9 +18,12 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_shiftinv.data.fashion_mnist import CLASS_NAMES
 from keras_shiftinv.data.fashion_mnist import PADDED_SIZE
 from keras_shiftinv.data.fashion_mnist import crop_padded
 from keras_shiftinv.data.fashion_mnist import load_arrays
+from keras_shiftinv.data.info import DatasetInfo
+from keras_shiftinv.data.info import package_split
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
 from keras_shiftinv.data.transforms import resize_square
@@ -177,7 +180,8 @@ def fashion_mnist_photo(
             example gets (the dataset itself, independent of `seed`).
 
     Returns:
-        A `tf.data.Dataset` of `(images float32 (B, s, s, 3), labels int64 (B,))`.
+        `(dataset, info)`: batches of `(images float32 (B, s, s, 3), labels
+        int64 (B,))` and their `DatasetInfo` (split `"validation"` for `"test"`).
     """
     if not 1 <= image_size <= PADDED_SIZE:
         raise DataError(
@@ -198,7 +202,9 @@ def fashion_mnist_photo(
         image = composite(item, background, rgb)
         return _normalize(crop_padded(image, image_size, seed_pair, training, crop))
 
-    return finish(ds, transform, batch_size, training, seed, None, shuffle_buffer=60_000)
+    info = DatasetInfo("fashion_mnist_photo", package_split(split), CLASS_NAMES, len(labels), image_size,
+                       PADDED_SIZE)
+    return finish(ds, transform, batch_size, training, seed, None, shuffle_buffer=60_000), info
 
 
 def _normalize(image):

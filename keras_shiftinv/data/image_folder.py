@@ -6,10 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 import tensorflow as tf
 from PIL import Image
 
+from keras_shiftinv.data.info import DatasetInfo
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.pipeline import shard
 from keras_shiftinv.data.transforms import MAX_PIXELS
 from keras_shiftinv.data.transforms import preprocess
+from keras_shiftinv.data.transforms import resize_size_for
 from keras_shiftinv.errors import DataError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -177,22 +179,26 @@ def image_folder(
         input_context: `tf.distribute.InputContext` for per-host sharding.
 
     Returns:
-        `(dataset, info)` with `info = {"class_names": [...], "num_examples": n,
-        "skipped": k}`.
+        `(dataset, info)`: batches of `(images float32 (B, s, s, 3), labels
+        int32 (B,))` and their `DatasetInfo` (name `"folder"`, split
+        `"train"` when `training`, else `"validation"`; `skipped` images
+        left out by `on_corrupt="skip"`).
 
     Example:
     >>> for name in ("cat", "dog"):
     ...     os.makedirs(os.path.join(tmp_dir, "pets", name))
     ...     keras.utils.save_img(os.path.join(tmp_dir, "pets", name, "1.png"), np.zeros((9, 7, 3)))
     >>> ds, info = image_folder(os.path.join(tmp_dir, "pets"), batch_size=2, image_size=8)
-    >>> info
-    {'class_names': ['cat', 'dog'], 'num_examples': 2, 'skipped': 0}
+    >>> info.class_names, info.num_examples, info.skipped, info.eval_side
+    (('cat', 'dog'), 2, 0, 9)
     >>> images, labels = next(iter(ds))
     >>> images.shape, labels.numpy()
     (TensorShape([2, 8, 8, 3]), array([0, 1], dtype=int32))
     """
     paths, labels, class_names, skipped = list_image_folder(directory, on_corrupt)
-    info = {"class_names": class_names, "num_examples": len(paths), "skipped": skipped}
+    n = len(paths) if max_examples is None else min(len(paths), max_examples)
+    info = DatasetInfo("folder", "train" if training else "validation", tuple(class_names), n, image_size,
+                       resize_size_for(image_size), skipped)
     # bytes, not str: a file name that is not valid UTF-8 is still read correctly.
     ds = tf.data.Dataset.from_tensor_slices(([os.fsencode(p) for p in paths], labels))
     if training:  # shuffle the file list once, reproducibly, before sharding

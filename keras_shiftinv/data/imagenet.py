@@ -2,8 +2,11 @@
 
 import os
 
+from keras_shiftinv.data.info import DatasetInfo
+from keras_shiftinv.data.info import package_split
 from keras_shiftinv.data.pipeline import finish
 from keras_shiftinv.data.transforms import preprocess
+from keras_shiftinv.data.transforms import resize_size_for
 from keras_shiftinv.errors import DataError
 
 MANUAL_FILES = {"train": "ILSVRC2012_img_train.tar", "validation": "ILSVRC2012_img_val.tar"}
@@ -52,6 +55,10 @@ def imagenet2012(
     JPEG decoding, horizontal flip, file shuffling. Evaluation: shorter side
     to 256, center crop 224 (or, `crop=False`, the 256x256 square). Mean/std
     normalisation. `input_context` shards files per host.
+
+    Returns:
+        `(dataset, info)`: batches of `(images float32 (B, s, s, 3), labels)`
+        and their `DatasetInfo`.
     """
     import tensorflow_datasets as tfds
 
@@ -71,4 +78,8 @@ def imagenet2012(
     def transform(encoded, seed_pair):
         return preprocess(encoded, image_size, seed_pair, training, crop)
 
-    return finish(ds, transform, batch_size, training, seed, max_examples)
+    n = builder.info.splits[split].num_examples
+    n = n if max_examples is None else min(n, max_examples)
+    info = DatasetInfo("imagenet2012", package_split(split), tuple(builder.info.features["label"].names), n,
+                       image_size, resize_size_for(image_size))
+    return finish(ds, transform, batch_size, training, seed, max_examples), info

@@ -5,41 +5,11 @@ dispatch on the dataset name themselves: both read the dataset's `DatasetSpec`
 (`data.registry.SPECS`; docs/design.md, "Data").
 """
 
-import dataclasses
-
+from keras_shiftinv.data.info import DatasetInfo
 from keras_shiftinv.data.registry import spec
 from keras_shiftinv.errors import DataError
 
 SPLITS = ("train", "validation")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about its data, read without decoding images.
-
-    Attributes:
-        name: the dataset name (a key of `data.SPECS`).
-        split: `"train"` or `"validation"`.
-        class_names: tuple of str, index = label.
-        num_examples: int, examples the pipeline yields (after `max_examples`).
-        image_size: int, the side of the images the pipeline yields
-            (with `crop=False` at evaluation, the uncropped side may be larger:
-            see `eval_side`).
-        eval_side: int or None, the side of the uncropped evaluation images
-            (`crop=False`): 40 for Fashion-MNIST, `256/224 * image_size` for
-            decoded photos.
-    """
-
-    name: str
-    split: str
-    class_names: tuple
-    num_examples: int
-    image_size: int
-    eval_side: int = None
-
-    @property
-    def num_classes(self):
-        return len(self.class_names)
 
 
 def _check(name, split):

@@ -53,6 +53,7 @@ class DatasetSpec:
         name: the dataset name (a key of `SPECS`).
         build: `fn(split, *, data_dir, manual_dir, batch_size, image_size,
             training, crop, seed, max_examples, input_context) -> tf.data.Dataset`
+            (the builder's dataset; `load` pairs it with `describe`'s `DatasetInfo`)
             with the package's split names (`"train"`, `"validation"`).
         examples: `fn(split, image_size, data_dir, manual_dir) ->
             (class_names, num_examples, eval_side)`, read without decoding images.
@@ -81,11 +82,11 @@ def _always(split, data_dir=None, manual_dir=None):
 
 
 def _fashion_build(split, *, data_dir=None, manual_dir=None, **common):
-    return fashion_mnist(split_name(split), data_dir=data_dir, **common)
+    return fashion_mnist(split_name(split), data_dir=data_dir, **common)[0]
 
 
 def _photo_build(split, *, data_dir=None, manual_dir=None, **common):
-    return fashion_mnist_photo(split_name(split), data_dir=data_dir, **common)
+    return fashion_mnist_photo(split_name(split), data_dir=data_dir, **common)[0]
 
 
 def _fashion_examples(split, image_size, data_dir=None, manual_dir=None):
@@ -95,7 +96,7 @@ def _fashion_examples(split, image_size, data_dir=None, manual_dir=None):
 
 
 def _imagenet_build(split, *, data_dir=None, manual_dir=None, **common):
-    return imagenet.imagenet2012(split, data_dir=data_dir, manual_dir=manual_dir, **common)
+    return imagenet.imagenet2012(split, data_dir=data_dir, manual_dir=manual_dir, **common)[0]
 
 
 def _imagenet_examples(split, image_size, data_dir=None, manual_dir=None):
