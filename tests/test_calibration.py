@@ -194,3 +194,71 @@ def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
         assert code == 2 and len(lines) == 1 and message in lines[0], (args, lines)
     assert not (tmp_path / "out").exists()
+
+
+def module_forward(x, module_weights, mixing, k):
+    """numpy reference of a `PolyphaseDownsample` (circular padding, no alignment, even sides).
+
+    `module_weights`: mixing kernel, merge kernel[, mixing bias, merge bias] in the layer's layouts.
+    """
+    mix, merge, *biases = [np.asarray(w, "float64") for w in module_weights]
+    b, h, w, c = x.shape[0], x.shape[1] // 2, x.shape[2] // 2, x.shape[3]
+    stack = x.reshape(b, h, 2, w, 2, c).transpose(0, 1, 3, 2, 4, 5).reshape(b, h, w, 4, c)  # p = 2*dy + dx
+    r = k // 2
+    padded = np.pad(stack, ((0, 0), (r, r), (r, r), (0, 0), (0, 0)), mode="wrap")
+    windows = np.stack([np.stack([padded[:, i : i + h, j : j + w] for j in range(k)], 3) for i in range(k)], 3)
+    # windows: (B, h, w, kx, ky, 4, C)
+    if mixing == "group":
+        mix = mix.reshape(k, k, 4, c, -1)  # (x, y, p, c, m)
+        features = np.einsum("bhwxypc,xypcm->bhwcm", windows, mix).reshape(b, h, w, -1)  # c*M + m
+        if biases:
+            features = features + biases[0]
+    else:  # (3, k, k, C, O); depth d reads phases d..d+2
+        depths = [np.einsum("bhwxyjc,jxyco->bhwo", windows[..., d : d + 3, :], mix) for d in (0, 1)]
+        if biases:
+            depths = [z + biases[0] for z in depths]
+        features = np.stack(depths, -1).reshape(b, h, w, -1)  # o*2 + d
+    out = features @ merge
+    return out + biases[1] if biases else out
+
+
+def best_merge_error(features, target):
+    """The merge-only refit's error, by numpy least squares on every pixel (merge bias included)."""
+    z = features.reshape(-1, features.shape[-1])
+    z = np.concatenate([z, np.ones((len(z), 1))], axis=1)
+    y = target.reshape(-1, target.shape[-1])
+    solved = np.linalg.lstsq(z, y, rcond=None)[0]
+    return relative(z @ solved, y)
+
+
+@pytest.mark.parametrize("method", ["group", "conv3d"])
+def test_alternating_refit_beats_merge_only_and_white_noise(method):
+    model = one_site_model(3, channels=8, filters=16)  # neither module is exact here
+    data, held_out = smooth_images(96, channels=8, seed=0), smooth_images(32, channels=8, seed=1)
+    kernel, bias = model.get_layer("site").get_weights()
+    white, _ = ks.convert(model, method, padding="circular")
+    calibrated, report = ks.convert(model, method, padding="circular", calibration_data=data)
+    white_module, module = white.get_layer("site"), calibrated.get_layer("site")
+    white_weights, weights = white_module.get_weights(), module.get_weights()
+    np.testing.assert_allclose(module_forward(data, weights, method, 3), calibrated(data), rtol=1e-4, atol=1e-4)
+    target = strided_conv_circular(data, kernel, bias)
+    refit = relative(module_forward(data, weights, method, 3), target)
+    noise = relative(module_forward(data, white_weights, method, 3), target)
+    # merge-only: the white-noise mixing (bias zero), its merge refitted on the same pixels.
+    features = module_forward(data, [white_weights[0], np.eye(white_weights[1].shape[0])], method, 3)
+    merge_only = best_merge_error(features, target)
+    assert refit < 0.95 * merge_only and merge_only < 0.9 * noise
+    assert report.sites[0].calibration_error == pytest.approx(refit, rel=1e-3)
+    assert not np.allclose(weights[0], white_weights[0])  # the mixing kernel moved
+    reference = strided_conv_circular(held_out, kernel, bias)  # it generalises to other images
+    assert relative(module_forward(held_out, weights, method, 3), reference) < 0.9 * relative(
+        module_forward(held_out, white_weights, method, 3), reference)
+
+
+def test_calibration_keeps_an_exact_stem_exact():
+    model = one_site_model(7, channels=3, filters=16)  # 7x7 stride 2 on 3 channels: group is exact
+    data = smooth_images(32)
+    new, report = ks.convert(model, "group", padding="circular", calibration_data=data)
+    kernel, bias = model.get_layer("site").get_weights()
+    assert relative(np.asarray(new(data)), strided_conv_circular(data, kernel, bias)) < 1e-5
+    assert report.sites[0].calibration_error < 1e-5

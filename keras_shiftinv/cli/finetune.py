@@ -22,6 +22,8 @@ def add_parser(sub):
                    help="distil the base into each converted model (no labels) instead of fine-tuning")
     p.add_argument("--distill-learning-rate", type=float, default=1e-4)
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--worst-case-images", type=positive_int, default=1000,
+                   help="test images of the worst-case accuracy (every crop offset)")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
     p.set_defaults(func=run)
 
@@ -44,6 +46,7 @@ def run(args):
         finetune_learning_rate=args.finetune_learning_rate, data_dir=args.data_dir,
         calibration_examples=args.calibration_examples, distill=args.distill,
         distill_learning_rate=args.distill_learning_rate, temperature=args.temperature,
+        worst_case_images=args.worst_case_images,
     )
     if args.methods:
         config.methods = tuple(args.methods)

@@ -34,8 +34,12 @@ from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers.polyphase_downsample import align_max_norm
 
 SAMPLE_PIXELS = 20000
-BATCH_SIZE = 32
+BATCH_SIZE = 128
 RIDGE = 1e-8
+ALS_ITERATIONS = 4  # rounds of mixing step + merge step
+CG_STEPS = 30  # conjugate-gradient steps per mixing step
+ALS_MAX_FEATURES = 4608  # the largest window (k*k*4*C) refitted beyond the merge
+EXACT = 1e-5  # a merge-only error below this is left as it is
 
 
 def calibration_batches(data, batch_size=BATCH_SIZE):
@@ -173,19 +177,31 @@ def _features(module, x):
     return module.group_mix(stack) if module.mixing == "group" else module.conv3d_mix(stack)
 
 
-def fit_site(model, site, module, batches, rng):
-    """Refits the module's merge on calibration activations; returns (error before, after)."""
-    features, targets = [], []
+def _sample(rng, sizes):
+    """Sorted flat indices of at most `SAMPLE_PIXELS` of `sum(sizes)` pixels, per batch."""
+    total = sum(sizes)
+    keep = np.arange(total) if total <= SAMPLE_PIXELS else np.sort(rng.choice(total, SAMPLE_PIXELS, replace=False))
+    bounds = np.cumsum([0, *sizes])
+    return [keep[(keep >= lo) & (keep < hi)] - lo for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def fit_site(model, site, module, batches, rng, iterations=None):
+    """Refits the module on calibration activations; returns (error before, after).
+
+    First the merge alone (least squares on the mixed features); then, where
+    that leaves an error above `EXACT`, `iterations` rounds of alternating
+    least squares over the mixing kernel and the merge (`refit_mixing`).
+    """
+    iterations = ALS_ITERATIONS if iterations is None else iterations
+    aligned, features, targets = [], [], []
     for inputs, phase in _capture(model, module, batches):
         x = _aligned(module, inputs, phase)
-        z = np.asarray(ops.convert_to_numpy(_features(module, x)), "float64")
-        y = np.asarray(ops.convert_to_numpy(_target(site, module, x)), "float64")
-        features.append(z.reshape(-1, z.shape[-1]))  # (pixels, mixed)
-        targets.append(y.reshape(-1, y.shape[-1]))  # (pixels, F)
-    z, y = np.concatenate(features), np.concatenate(targets)
-    if len(z) > SAMPLE_PIXELS:
-        keep = rng.choice(len(z), SAMPLE_PIXELS, replace=False)
-        z, y = z[keep], y[keep]
+        aligned.append(x)
+        features.append(np.asarray(ops.convert_to_numpy(_features(module, x)), "float64"))
+        targets.append(np.asarray(ops.convert_to_numpy(_target(site, module, x)), "float64"))
+    picks = _sample(rng, [z[..., 0].size for z in features])
+    z = np.concatenate([f.reshape(-1, f.shape[-1])[i] for f, i in zip(features, picks)])  # (pixels, mixed)
+    y = np.concatenate([t.reshape(-1, t.shape[-1])[i] for t, i in zip(targets, picks)])  # (pixels, F)
     if module.use_bias:
         z = np.concatenate([z, np.ones((len(z), 1))], axis=1)  # the merge bias as a last row
     merge = module.merge_kernel.numpy().astype("float64")
@@ -202,10 +218,162 @@ def fit_site(model, site, module, batches, rng):
             module.merge_bias.assign(solved[-1].astype(module.merge_bias.dtype))
             solved = solved[:-1]
         module.merge_kernel.assign(solved.astype(module.merge_kernel.dtype))
-    return before, min(before, after)
+    after = min(before, after)
+    size = module.kernel_size**2 * 4 * module._channels
+    if iterations and after > EXACT and size <= ALS_MAX_FEATURES:
+        stacks = [ops.convert_to_numpy(module._same_pad(ops.space_to_depth(x, 2))) for x in aligned]
+        after = refit_mixing(module, normal_equations(stacks, targets, picks, module.kernel_size), iterations)
+    return before, after
 
 
-def calibrate(model, sites, data, seed=0):
+def normal_equations(stacks, targets, picks, k):
+    """Float64 `(G, B, yy)` of the sampled pixels' patches `S~ = [S, 1]` and targets `Y`.
+
+    `S` holds, per output pixel, the `k x k` window of the padded phase-major
+    stack, flattened `(x, y, p*C + c)` as `fused_kernel`'s rows; the last
+    column is the constant 1 (the biases). `G = S~^T S~`, `B = S~^T Y`,
+    `yy = |Y|^2`: the error of any fused kernel follows from them.
+    """
+    gram = cross = None
+    yy = 0.0
+    offsets = np.arange(k)
+    for stack, target, pick in zip(stacks, targets, picks):
+        b, i, j = np.unravel_index(pick, target.shape[:3])
+        rows = (i[:, None] + offsets)[:, :, None]  # (n, k, 1)
+        cols = (j[:, None] + offsets)[:, None, :]  # (n, 1, k)
+        patches = stack[b[:, None, None], rows, cols]  # (n, k, k, 4*C)
+        s = np.asarray(patches, "float64").reshape(len(pick), -1)  # (n, D)
+        s = np.concatenate([s, np.ones((len(s), 1))], axis=1)  # (n, D + 1)
+        y = target.reshape(-1, target.shape[-1])[pick]  # (n, F)
+        gram = s.T @ s if gram is None else gram + s.T @ s
+        cross = s.T @ y if cross is None else cross + s.T @ y
+        yy += float(np.sum(y * y))
+    return gram, cross, yy
+
+
+def _expand(module, mix):
+    """The mixing kernel as a dense `(D, mixed)` matrix: features = patches @ it."""
+    if module.mixing == "group":
+        k, c = module.kernel_size, module._channels
+        mix = mix.reshape(k, k, 4, c, -1)  # (x, y, p, c, m)
+        dense = np.einsum("xypcm,cd->xypcdm", mix, np.eye(c))  # zero off the channel's own group
+        return dense.reshape(k * k * 4 * c, -1)  # (D, C*M), column c*M + m
+    three, k, _, c, f = mix.shape
+    dense = np.zeros((k, k, 4, c, f, 2))
+    for d in (0, 1):  # output depth d reads phases d..d+2 with slices j = p - d
+        dense[:, :, d : d + 3, :, :, d] = np.transpose(mix, (1, 2, 0, 3, 4))  # (x, y, j, c, o)
+    return dense.reshape(k * k * 4 * c, 2 * f)  # (D, 2F), column o*2 + d
+
+
+def _collapse(module, dense, shape):
+    """The adjoint of `_expand`: a `(D, mixed)` gradient back onto the mixing kernel's layout."""
+    k, c = module.kernel_size, module._channels
+    if module.mixing == "group":
+        dense = dense.reshape(k, k, 4, c, c, -1)  # (x, y, p, c, c', m)
+        return np.einsum("xypcdm,cd->xypcm", dense, np.eye(c)).reshape(shape)
+    dense = dense.reshape(k, k, 4, c, -1, 2)  # (x, y, p, c, o, d)
+    mix = sum(dense[:, :, d : d + 3, :, :, d] for d in (0, 1))  # (x, y, j, c, o)
+    return np.transpose(mix, (2, 0, 1, 3, 4))  # (3, k, k, C, O)
+
+
+def _augment(module, mix, mixing_bias):
+    """`[[expand(mix), 0], [mixing_bias, 1]]`: fused kernel + bias = this @ [merge; merge_bias]."""
+    dense = _expand(module, mix)
+    last = mixing_bias[None]  # (1, mixed): the constant input through the mixing bias
+    if module.use_bias:
+        dense = np.concatenate([dense, np.zeros((len(dense), 1))], axis=1)
+        last = np.concatenate([last, np.ones((1, 1))], axis=1)
+    return np.concatenate([dense, last])
+
+
+def _error(fused, gram, cross, yy):
+    """Relative error `|S~ W - Y| / |Y|` from the normal equations."""
+    if yy <= 0:
+        return 0.0
+    square = np.sum(fused * (gram @ fused)) - 2 * np.sum(fused * cross) + yy
+    return float(np.sqrt(max(square, 0.0) / yy))
+
+
+def _mixing_step(module, mix, mixing_bias, merge, gram, cross):
+    """The merge fixed: the best mixing kernel, by preconditioned conjugate gradients from `mix`."""
+    n = len(gram) - 1
+    merge_kernel = merge[: len(mixing_bias)]  # (mixed, F), without the merge bias row
+    offset = mixing_bias @ merge_kernel + (merge[-1] if module.use_bias else 0.0)  # (F,)
+    g = gram[:n, :n]
+
+    def apply(m):  # the normal operator L^T G L of mix -> fused kernel
+        return _collapse(module, g @ (_expand(module, m) @ merge_kernel) @ merge_kernel.T, mix.shape)
+
+    rhs = _collapse(module, (cross[:n] - gram[:n, n:] * offset) @ merge_kernel.T, mix.shape)
+    diagonal = _collapse(module, np.outer(np.diag(g), np.sum(merge_kernel**2, axis=1)), mix.shape)
+    ridge = RIDGE * max(float(np.mean(diagonal)), 1e-30)
+    inverse = 1.0 / (diagonal + ridge)
+    x = mix.copy()
+    r = rhs - apply(x) - ridge * x
+    z = inverse * r
+    p = z.copy()
+    rz = np.sum(r * z)
+    for _ in range(CG_STEPS):
+        if rz <= 1e-30 * max(np.sum(rhs * rhs), 1e-300):
+            break
+        q = apply(p) + ridge * p
+        step = rz / np.sum(p * q)
+        x, r = x + step * p, r - step * q
+        z = inverse * r
+        rz, previous = np.sum(r * z), rz
+        p = z + (rz / previous) * p
+    return x
+
+
+def _merge_step(module, mix, mixing_bias, gram, cross):
+    """The mixing fixed: the best merge (and merge bias) by normal equations."""
+    dense = _augment(module, mix, mixing_bias)  # (D + 1, mixed [+ 1])
+    normal = dense.T @ gram @ dense
+    ridge = RIDGE * np.trace(normal) / len(normal) * np.eye(len(normal))
+    return np.linalg.solve(normal + ridge, dense.T @ cross)
+
+
+def refit_mixing(module, equations, iterations):
+    """Alternating least squares over the mixing kernel and the merge; returns the error.
+
+    Starts from the module's weights (the merge-only refit), alternates a
+    mixing step (merge fixed) and a merge step (mixing fixed) on the sampled
+    pixels' normal equations, and assigns the best iterate only if its error
+    is lower than the start's. The mixing bias is kept.
+    """
+    gram, cross, yy = equations
+    mix = module.mixing_kernel.numpy().astype("float64")
+    mixed = module.merge_kernel.shape[0]
+    mixing_bias = np.zeros(mixed)  # per mixed channel
+    if module.use_bias:
+        mixing_bias = module.mixing_bias.numpy().astype("float64")
+        if module.mixing == "conv3d":
+            mixing_bias = np.repeat(mixing_bias, 2)  # (F,) -> (2F,), channel o*2 + d
+    merge = module.merge_kernel.numpy().astype("float64")
+    if module.use_bias:
+        merge = np.concatenate([merge, module.merge_bias.numpy()[None].astype("float64")])
+    start = _error(_augment(module, mix, mixing_bias) @ merge, gram, cross, yy)
+    best, previous = (start, None, None), start
+    for _ in range(iterations):
+        mix = _mixing_step(module, mix, mixing_bias, merge, gram, cross)
+        merge = _merge_step(module, mix, mixing_bias, gram, cross)
+        error = _error(_augment(module, mix, mixing_bias) @ merge, gram, cross, yy)
+        if error < best[0]:
+            best = (error, mix, merge)
+        if previous - error < 1e-3 * previous:
+            break  # no longer improving
+        previous = error
+    error, mix, merge = best
+    if mix is not None:
+        module.mixing_kernel.assign(mix.astype(module.mixing_kernel.dtype))
+        if module.use_bias:
+            module.merge_bias.assign(merge[-1].astype(module.merge_bias.dtype))
+            merge = merge[:-1]
+        module.merge_kernel.assign(merge.astype(module.merge_kernel.dtype))
+    return error
+
+
+def calibrate(model, sites, data, seed=0, iterations=None):
     """Fits every module of `sites` and re-estimates every batch norm, in run order.
 
     Args:
@@ -224,5 +392,5 @@ def calibrate(model, sites, data, seed=0):
         if isinstance(layer, keras.layers.BatchNormalization):
             reestimate_batch_norm(model, layer, batches)
         elif id(layer) in sites:
-            errors[id(layer)] = fit_site(model, sites[id(layer)], layer, batches, rng)
+            errors[id(layer)] = fit_site(model, sites[id(layer)], layer, batches, rng, iterations)
     return errors

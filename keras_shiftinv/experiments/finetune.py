@@ -62,6 +62,8 @@ class FinetuneConfig:
         distill_learning_rate: Adam's starting rate of the distillation
             (cosine decay to 0).
         temperature: the distillation temperature.
+        worst_case_images: test images of the worst-case accuracy (every
+            crop offset; the first N of the `eval_examples`).
         batch_size, width, seed, data_dir: as in `shiftinv train`.
     """
 
@@ -77,6 +79,7 @@ class FinetuneConfig:
     distill: bool = False
     distill_learning_rate: float = 1e-4
     temperature: float = 4.0
+    worst_case_images: int = 1000
     batch_size: int = 128
     width: float = 0.25
     seed: int = 0
@@ -92,14 +95,17 @@ def recipe_config(config, method, model_dir, epochs, learning_rate):
     ).validate()
 
 
-def score(model, eval_ds):
-    """Top-1 and the two consistencies, Fashion-MNIST protocol (docs/design.md, 'Metrics')."""
+def score(model, eval_ds, worst_case_images=1000):
+    """Top-1, the two consistencies and the worst-case accuracy, Fashion-MNIST protocol
+    (docs/design.md, 'Metrics'); the worst case on the first `worst_case_images` images."""
     p = metrics.FASHION_MNIST_PROTOCOL
     s = p["crop_size"]
     return {
         "top1": metrics.top_k_accuracy(model, eval_ds, s, k=(1,))[1],
         "consistency": metrics.consistency(model, eval_ds, s, p["passes"], seed=0),
         "circular_consistency": metrics.circular_consistency(model, eval_ds, s, p["max_shift"], 1, seed=0),
+        "worst_case_accuracy": metrics.worst_case_accuracy(model, eval_ds, s, max_images=worst_case_images)[
+            "worst_case_accuracy"],
     }
 
 
@@ -170,7 +176,7 @@ def run_finetune(out_dir, config):
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
     base, base_path = base_model(out_dir, config)
-    before = score(base, eval_ds)
+    before = score(base, eval_ds, config.worst_case_images)
     print(f"stride base: {before}", flush=True)
     calibration = calibration_images(config) if config.calibration_examples else None
     rows = {}
@@ -180,22 +186,23 @@ def run_finetune(out_dir, config):
         method_dir = os.path.join(out_dir, method)
         os.makedirs(method_dir, exist_ok=True)
         converted, conversion = convert(base, method, padding="circular")
-        row = {"before": before, "converted": score(converted, eval_ds),
+        row = {"before": before, "converted": score(converted, eval_ds, config.worst_case_images),
                "max_fit_error": conversion.max_fit_error, "conversion": str(conversion)}
         metadata = {**read_metadata(base_path), "method": method, "config": dataclasses.asdict(config)}
         if calibration is not None:
             converted, conversion = convert(base, method, padding="circular", calibration_data=calibration)
-            row["calibrated"] = score(converted, eval_ds)
+            row["calibrated"] = score(converted, eval_ds, config.worst_case_images)
             row["calibration"] = str(conversion)
         if config.distill:
             tuned = distill_stage(converted, base, config, os.path.join(method_dir, "distilled.keras"), metadata)
-            row["distilled"] = score(tuned, eval_ds)
+            row["distilled"] = score(tuned, eval_ds, config.worst_case_images)
         else:
             tuned = finetune(converted, config, os.path.join(method_dir, "finetuned.keras"), metadata)
-            row["finetuned"] = score(tuned, eval_ds)
+            row["finetuned"] = score(tuned, eval_ds, config.worst_case_images)
         scratch = train(recipe_config(config, method, os.path.join(method_dir, "scratch"), config.epochs,
                                       config.learning_rate))
-        row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds)
+        row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds,
+                               config.worst_case_images)
         rows[method] = row
         print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in stages(config)), flush=True)
         results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows,
@@ -206,20 +213,21 @@ def run_finetune(out_dir, config):
 
 
 def markdown(results):
-    """The results as one table: top-1 / consistency / circular consistency per stage."""
+    """The results as one table: top-1 / consistency / circular consistency / worst case per stage."""
     shown = [s for s in STAGES if all(s in row for row in results["methods"].values())]
-    head = "| Method | " + " | ".join(f"{s}: top-1 / cons. / circ. cons. %" for s in shown) + " |"
+    head = "| Method | " + " | ".join(f"{s}: top-1 / cons. / circ. cons. / worst case %" for s in shown) + " |"
     lines = [head, "|---|" + "---:|" * len(shown)]
     for method, row in results["methods"].items():
         cells = [
-            f"{row[s]['top1']:.2f} / {row[s]['consistency']:.2f} / {row[s]['circular_consistency']:.2f}"
+            f"{row[s]['top1']:.2f} / {row[s]['consistency']:.2f} / {row[s]['circular_consistency']:.2f} / "
+            + (f"{row[s]['worst_case_accuracy']:.2f}" if "worst_case_accuracy" in row[s] else "-")
             for s in shown
         ]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     c = results["config"]
     return (
         f"Fashion-MNIST, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
-        f"images, {c['eval_examples']} test images; base: {c['base_epochs']} epochs (or `--base`); "
+        f"images, {c['eval_examples']} test images (worst case: the first {c.get('worst_case_images')}); base: {c['base_epochs']} epochs (or `--base`); "
         f"fine-tuning and from-scratch: {c['epochs']} epoch(s)"
         + (f"; calibration: {c['calibration_examples']} unlabelled training images"
            if c.get("calibration_examples") else "")
