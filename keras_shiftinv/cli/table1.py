@@ -12,7 +12,7 @@ def add_parser(sub):
     p = sub.add_parser("table1", help="the paper's Table 1 on Fashion-MNIST (CPU, offline)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     p.add_argument("--out", default="results/table1", help="folder for results.json/.md, plots and the models (a rerun resumes, skipping scored pairs)")
-    p.add_argument("--variants", nargs="+", choices=DOWNSAMPLE_METHODS, help="default: all seven")
+    p.add_argument("--variants", nargs="+", choices=DOWNSAMPLE_METHODS, help="default: all of them")
     p.add_argument("--seeds", nargs="+", type=int, help="override the preset's seeds")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
     p.add_argument("--dataset", choices=DATASETS, default="fashion_mnist",
