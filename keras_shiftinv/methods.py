@@ -21,10 +21,17 @@ they apply the same rule, and adding a method is one edit of `RULES`.
 | `conv3d`     | module, mixing "conv3d", kernel 3    | module, kernel 1, [after]   | module, kernel 1        |
 | `group-aps`  | as `group`, `align="max_norm"`       | as `group`, aligned         | as `group`, main phase  |
 | `conv3d-aps` | as `conv3d`, `align="max_norm"`      | as `conv3d`, aligned        | as `conv3d`, main phase |
+| `blur-aps`   | as `aps`, low-pass before APS        | as `aps`, low-pass first    | low-pass, as `aps`      |
+| `group-aps-lp`  | low-pass, then as `group-aps`     | low-pass, as `group-aps`    | low-pass, as `group-aps`|
+| `conv3d-aps-lp` | low-pass, then as `conv3d-aps`    | low-pass, as `conv3d-aps`   | low-pass, as `conv3d-aps`|
 
 "blur" is `BlurPool2D` (`filt_size`, reflect padding, circular where asked
 for), "APS" is `AdaptivePolyphasePool2D`, "module" is `PolyphaseDownsample`
-(its `use_bias` and initializers taken from the conv). A pool of size 1 at
+(its `use_bias` and initializers taken from the conv). "low-pass" is
+BlurPool's filter at stride 1 (`BlurPool2D(filt_size, stride=1)`, a
+shift-equivariant blur, circular where asked for) right before the phase
+choice: between the stride-1 op and APS, or before the module (the APS
+paper's "APS with LPF"; docs/subpixel.md). A pool of size 1 at
 stride 1 is left out. `[after]` is the caller's `after_conv` /
 `after_module` (the builders pass BN + ReLU): at a conv site it runs between
 the stride-1 conv and the pool (Zhang's ordering) or after the module; at a
@@ -137,6 +144,8 @@ class Method:
         mixing_width: the module's `mixing_width`, `"lcm"` (the paper) or
             `"min"` (`get(name, mixing_width="min")`); only `"group"` mixing
             reads it.
+        lowpass: blur at stride 1 (BlurPool's filter, `filt_size`) right
+            before the phase choice: before APS, or before the module.
     """
 
     name: str
@@ -145,6 +154,7 @@ class Method:
     align: str = None
     module_kernel_size: int = 3
     mixing_width: str = "lcm"
+    lowpass: bool = False
 
     @property
     def chooses_phase(self):
@@ -233,7 +243,7 @@ class Method:
         if self.mixing is not None:
             filters = config.get("filters") or x.shape[-1] * config["depth_multiplier"]
             kernel = self.module_kernel_size if not pool_first else 1
-            y, phase = self._module(site, x, phase, filters, kernel, padding, name, config)
+            y, phase = self._module(site, x, phase, filters, kernel, padding, name, config, filt_size)
             activation = config.get("activation", "linear")
             if activation not in (None, "linear"):
                 y = site.add(keras.layers.Activation(activation, name=f"{name}_act"))(y)
@@ -250,14 +260,15 @@ class Method:
 
     def _pool_site(self, site, x, phase, *, cls, config, padding, name, pads, after, filt_size):
         if self.mixing is not None:
-            y, phase = self._module(site, x, phase, x.shape[-1], 1, padding, name, {})
+            y, phase = self._module(site, x, phase, x.shape[-1], 1, padding, name, {}, filt_size)
             return (after(y) if after else y), phase
         if self.pool is None or tuple(config["pool_size"]) != (1, 1):
             # A pool of size 1 at stride 1 is the identity: leave it out.
             x = _pad_and_apply(site, x, cls, config, padding, name, pads, self.pool is None)
         return self._pool(site, x, phase, padding, name, filt_size)
 
-    def _module(self, site, x, phase, filters, kernel_size, padding, name, config):
+    def _module(self, site, x, phase, filters, kernel_size, padding, name, config, filt_size):
+        x = self._lowpass(site, x, padding, name, filt_size)
         module = site.add(PolyphaseDownsample(
             filters,
             mixing=self.mixing,
@@ -280,11 +291,18 @@ class Method:
             blur = BlurPool2D(filt_size, padding=blur_padding(padding), name=f"{name}_blur")
             return site.add(blur)(x), None
         if self.pool == "aps":
+            x = self._lowpass(site, x, padding, name, filt_size)
             aps = site.add(AdaptivePolyphasePool2D(
                 padding=padding, return_index=phase is None, name=f"{name}_aps"
             ))
             return aps(x) if phase is None else (aps(x, phase_index=phase), phase)
         return x, None
+
+    def _lowpass(self, site, x, padding, name, filt_size):
+        if not self.lowpass:
+            return x
+        blur = BlurPool2D(filt_size, stride=1, padding=blur_padding(padding), name=f"{name}_lowpass")
+        return site.add(blur)(x)
 
 
 RULES = (
@@ -295,6 +313,9 @@ RULES = (
     Method("aps", pool="aps"),
     Method("group-aps", mixing="group", align="max_norm"),
     Method("conv3d-aps", mixing="conv3d", align="max_norm"),
+    Method("blur-aps", pool="aps", lowpass=True),
+    Method("group-aps-lp", mixing="group", align="max_norm", lowpass=True),
+    Method("conv3d-aps-lp", mixing="conv3d", align="max_norm", lowpass=True),
 )
 METHODS = tuple(rule.name for rule in RULES)
 
@@ -309,7 +330,7 @@ def get(method, mixing_width=None):
 
     Example:
     >>> get("group-aps")
-    Method(name='group-aps', pool=None, mixing='group', align='max_norm', module_kernel_size=3, mixing_width='lcm')
+    Method(name='group-aps', pool=None, mixing='group', align='max_norm', module_kernel_size=3, mixing_width='lcm', lowpass=False)
     >>> get("group", mixing_width="min").mixing_width
     'min'
     """

@@ -18,6 +18,9 @@ COLUMNS = [
     ("top5", "Top-5 %", "{:.2f}"),
     ("worst_case_accuracy", "Worst-case %", "{:.2f}"),
     ("flip_rate", "Flip %", "{:.2f}"),
+    ("subpixel_consistency", "Half-px consistency %", "{:.2f}"),
+    ("subpixel_mac", "Half-px MAC", "{:.4f}"),
+    ("fractional_worst_case_accuracy", "Frac. worst-case %", "{:.2f}"),
 ]
 
 

@@ -25,7 +25,8 @@ def run_site(site, x, phase_index=None):
 
 
 def test_methods_are_the_contract_list_and_get_checks_the_name():
-    assert methods.METHODS == ("stride", "blur", "group", "conv3d", "aps", "group-aps", "conv3d-aps")
+    assert methods.METHODS == ("stride", "blur", "group", "conv3d", "aps", "group-aps", "conv3d-aps", "blur-aps",
+                               "group-aps-lp", "conv3d-aps-lp")
     rule = methods.get("conv3d-aps")
     assert (rule.mixing, rule.align, rule.pool, rule.chooses_phase) == ("conv3d", "max_norm", None, True)
     assert methods.get(rule) is rule

@@ -15,12 +15,19 @@ from keras_shiftinv.metrics.segmentation import equivariance_error
 from keras_shiftinv.metrics.segmentation import evaluate_segmentation
 from keras_shiftinv.metrics.segmentation import segmentation_scores
 from keras_shiftinv.metrics.segmentation import shift_metrics
+from keras_shiftinv.metrics.subpixel import bilinear_crop
+from keras_shiftinv.metrics.subpixel import fractional_offsets
+from keras_shiftinv.metrics.subpixel import fractional_worst_case_accuracy
+from keras_shiftinv.metrics.subpixel import half_pixel_mac
+from keras_shiftinv.metrics.subpixel import half_pixel_shift
+from keras_shiftinv.metrics.subpixel import subpixel_consistency
 from keras_shiftinv.metrics.worst_case import crop_offsets
 from keras_shiftinv.metrics.worst_case import worst_case_accuracy
 
 __all__ = [
     "FASHION_MNIST_PROTOCOL",
     "IMAGENET_PROTOCOL",
+    "bilinear_crop",
     "circular_consistency",
     "circular_massc",
     "consistency",
@@ -29,11 +36,16 @@ __all__ = [
     "equivariance_error",
     "evaluate_all",
     "evaluate_segmentation",
+    "fractional_offsets",
+    "fractional_worst_case_accuracy",
+    "half_pixel_mac",
+    "half_pixel_shift",
     "mean_absolute_change",
     "segmentation_scores",
     "shift_metrics",
     "shift_offsets",
     "stability_curves",
+    "subpixel_consistency",
     "top_k_accuracy",
     "worst_case_accuracy",
 ]

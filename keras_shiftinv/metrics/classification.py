@@ -186,9 +186,14 @@ def top_k_accuracy(model, dataset, crop_size=224, k=(1, 5), from_logits=True, pr
 def evaluate_all(model, dataset, protocol, seed=0, stability_images=None, from_logits=True, progress=True):
     """Every metric of a protocol (`IMAGENET_PROTOCOL`, `FASHION_MNIST_PROTOCOL`).
 
-    The stability curves and the worst-case accuracy (every crop offset) use
-    the first `stability_images` images; the other metrics all of them.
+    The stability curves and the worst-case accuracies (every crop offset;
+    every fractional offset of a 1/4-pixel grid) use the first
+    `stability_images` images; the other metrics all of them. The half-pixel
+    metrics (`subpixel`) shift circularly by `protocol["max_shift"] + 1/2`
+    at most, `protocol["passes"]` times.
     """
+    from keras_shiftinv.metrics import subpixel  # it imports this module's helpers
+
     s = protocol["crop_size"]
     label = (lambda name: name) if progress else (lambda name: None)
     acc = top_k_accuracy(model, dataset, s, from_logits=from_logits, progress=label("accuracy"))
@@ -208,5 +213,12 @@ def evaluate_all(model, dataset, protocol, seed=0, stability_images=None, from_l
         "worst_case_accuracy": worst["worst_case_accuracy"],
         "flip_rate": worst["flip_rate"],
         "worst_case_center_top1": worst["center_top1"],
+        "subpixel_consistency": subpixel.subpixel_consistency(
+            model, dataset, s, protocol["max_shift"], protocol["passes"], seed, from_logits, label("half-pixel")
+        ),
+        "subpixel_mac": subpixel.half_pixel_mac(model, dataset, s, from_logits, label("half-pixel MAC")),
+        "fractional_worst_case_accuracy": subpixel.fractional_worst_case_accuracy(
+            model, dataset, crop_size=s, max_images=stability_images, progress=label("fractional worst case")
+        )["fractional_worst_case_accuracy"],
         "_stability": stab,
     }
