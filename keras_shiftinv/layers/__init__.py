@@ -13,7 +13,9 @@ from keras_shiftinv.layers.polyphase_downsample import PolyphaseDownsample
 from keras_shiftinv.layers.polyphase_downsample import polyphase_split
 from keras_shiftinv.layers.polyphase_downsample_1d import PolyphaseDownsample1D
 from keras_shiftinv.layers.polyphase_downsample_3d import PolyphaseDownsample3D
+from keras_shiftinv.layers.polyphase_upsample_1d import PolyphaseUpsample1D
 from keras_shiftinv.layers.polyphase_upsample_2d import PolyphaseUpsample2D
+from keras_shiftinv.layers.polyphase_upsample_3d import PolyphaseUpsample3D
 from keras_shiftinv.layers.spatial_padding_2d import SpatialPadding2D
 
 __all__ = [
@@ -28,7 +30,9 @@ __all__ = [
     "PolyphaseDownsample",
     "PolyphaseDownsample1D",
     "PolyphaseDownsample3D",
+    "PolyphaseUpsample1D",
     "PolyphaseUpsample2D",
+    "PolyphaseUpsample3D",
     "SpatialPadding2D",
     "binomial_filter",
     "polyphase_split",
