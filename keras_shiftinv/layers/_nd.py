@@ -377,3 +377,52 @@ class PolyphaseUpsampleND(keras.layers.Layer):
         if self.rank > 1:
             config["strides"] = self.strides
         return config
+
+
+def normalize_pads_nd(padding, rank):
+    """An int, or one `(before, after)` per spatial axis (1-D: one pair) -> a tuple of `rank` pairs."""
+    pairs = padding
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        pairs = ((padding, padding),) * rank
+    elif rank == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+        isinstance(p, (int, np.integer)) for p in padding
+    ):
+        pairs = (tuple(padding),)
+    try:
+        pads = tuple((int(before), int(after)) for before, after in pairs)
+    except (TypeError, ValueError):
+        pads = None
+    if pads is None or len(pads) != rank or any(p < 0 for pair in pads for p in pair):
+        layout = "(before, after)" if rank == 1 else "((before, after),) * " + str(rank)
+        raise ValueError(
+            f"Argument `padding` must be a non-negative int or {layout}. Received: padding={padding!r}"
+        )
+    return pads
+
+
+class SpatialPaddingND(keras.layers.Layer):
+    """Pads the `rank` spatial axes with zeros, reflection or circular wrap-around (see the subclasses)."""
+
+    rank = None
+
+    def __init__(self, padding=1, mode="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = normalize_pads_nd(padding, self.rank)
+        self.mode = check_choice("mode", mode, PADDING_MODES)
+
+    def build(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+
+    def call(self, inputs):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
+        return pad_axes(inputs, self.padding, self.mode)
+
+    def compute_output_shape(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        grown = [None if n is None else n + a + b for n, (a, b) in zip(input_shape[1:-1], self.padding)]
+        return (input_shape[0], *grown, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding, "mode": self.mode})
+        return config
