@@ -85,17 +85,84 @@ import functools
 
 import keras
 
+from keras_shiftinv.layers import AdaptivePolyphasePool1D
 from keras_shiftinv.layers import AdaptivePolyphasePool2D
+from keras_shiftinv.layers import AdaptivePolyphasePool3D
+from keras_shiftinv.layers import AdaptivePolyphasePoolMixed2D
+from keras_shiftinv.layers import BlurPool1D
 from keras_shiftinv.layers import BlurPool2D
+from keras_shiftinv.layers import BlurPool3D
+from keras_shiftinv.layers import BlurPoolMixed2D
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import MIXING_WIDTHS
 from keras_shiftinv.layers import PADDING_MODES
+from keras_shiftinv.layers import PolyphaseDownsample1D
+from keras_shiftinv.layers import PolyphaseDownsample3D
+from keras_shiftinv.layers import PolyphaseDownsampleMixed2D
+from keras_shiftinv.layers import SpatialPadding1D
 from keras_shiftinv.layers import SpatialPadding2D
+from keras_shiftinv.layers import SpatialPadding3D
 from keras_shiftinv.layers import check_choice
 from keras_shiftinv.layers import normalize_pads
+from keras_shiftinv.layers import normalize_pads_nd
 
-CONV_CLASSES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
-POOL_CLASSES = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+CONV_CLASSES = (
+    keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
+    keras.layers.Conv1D, keras.layers.Conv3D,
+)
+POOL_CLASSES = (
+    keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
+    keras.layers.MaxPooling1D, keras.layers.AveragePooling1D,
+    keras.layers.MaxPooling3D, keras.layers.AveragePooling3D,
+)
+CROPPING = {1: keras.layers.Cropping1D, 2: keras.layers.Cropping2D, 3: keras.layers.Cropping3D}
+
+
+@dataclasses.dataclass(frozen=True)
+class RankLayers:
+    """The layers a rule builds for a site of `rank` spatial axes and these `strides`."""
+
+    rank: int
+    strides: tuple
+
+    @property
+    def square(self):
+        """Stride 2 on both axes of an image: the 2-D layers (`PolyphaseDownsample`, ...)."""
+        return self.rank == 2 and self.strides == (2, 2)
+
+    def module(self, filters, **kwargs):
+        if self.square:
+            return PolyphaseDownsample(filters, **kwargs)
+        if self.rank == 1:
+            return PolyphaseDownsample1D(filters, **kwargs)
+        cls = PolyphaseDownsample3D if self.rank == 3 else PolyphaseDownsampleMixed2D
+        return cls(filters, strides=self.strides, **kwargs)
+
+    def aps(self, **kwargs):
+        if self.square:
+            return AdaptivePolyphasePool2D(**kwargs)
+        if self.rank == 1:
+            return AdaptivePolyphasePool1D(**kwargs)
+        cls = AdaptivePolyphasePool3D if self.rank == 3 else AdaptivePolyphasePoolMixed2D
+        return cls(strides=self.strides, **kwargs)
+
+    def blur(self, filt_size, **kwargs):
+        if self.square:
+            return BlurPool2D(filt_size, **kwargs)
+        if self.rank == 1:
+            return BlurPool1D(filt_size, **kwargs)
+        cls = BlurPool3D if self.rank == 3 else BlurPoolMixed2D
+        return cls(filt_size, strides=self.strides, **kwargs)
+
+    def pad(self, pads, **kwargs):
+        cls = {1: SpatialPadding1D, 2: SpatialPadding2D, 3: SpatialPadding3D}[self.rank]
+        return cls(pads if self.rank != 1 else pads[0], **kwargs)
+
+
+def rank_layers(config):
+    """`RankLayers` of a site's layer config (its `strides`, one per spatial axis)."""
+    strides = tuple(config["strides"])
+    return RankLayers(len(strides), strides)
 
 
 class Site:
@@ -190,7 +257,7 @@ class Method:
         """
         site = self._site(self._shortcut_site, conv, CONV_CLASSES, padding, name, pads, after_conv, filt_size)
         kernel_size = site.description[1]["kernel_size"]
-        if tuple(kernel_size) != (1, 1):
+        if set(kernel_size) != {1}:
             raise ValueError(
                 f"A shortcut site is a 1x1 convolution; layer '{site.description[1]['name']}' "
                 f"is not. Received: kernel_size={kernel_size}"
@@ -216,8 +283,15 @@ class Method:
         """Checks the arguments now; `build` runs when the site is called."""
         cls, config = _describe(op, classes)
         check_choice("padding", padding, PADDING_MODES)
+        if self.mixing == "conv3d" and not rank_layers(config).square:
+            raise ValueError(
+                f"Method {self.name!r} mixes the 4 phases of a stride-(2, 2) image site; layer "
+                f"'{config['name']}' has strides {config['strides']} (its module has group mixing "
+                f"only: use 'group' or 'group-aps'). Received: downsample={self.name!r}"
+            )
         if pads is not None:
-            pads = normalize_pads(pads)
+            rank = len(config["strides"])
+            pads = normalize_pads(pads) if rank == 2 else normalize_pads_nd(pads, rank)
             if config["padding"] != "valid":
                 raise ValueError(
                     f"Explicit `pads` need a 'valid' layer; '{config['name']}' pads itself. "
@@ -262,14 +336,14 @@ class Method:
         if self.mixing is not None:
             y, phase = self._module(site, x, phase, x.shape[-1], 1, padding, name, {}, filt_size)
             return (after(y) if after else y), phase
-        if self.pool is None or tuple(config["pool_size"]) != (1, 1):
+        if self.pool is None or set(config["pool_size"]) != {1}:
             # A pool of size 1 at stride 1 is the identity: leave it out.
             x = _pad_and_apply(site, x, cls, config, padding, name, pads, self.pool is None)
         return self._pool(site, x, phase, padding, name, filt_size)
 
     def _module(self, site, x, phase, filters, kernel_size, padding, name, config, filt_size):
         x = self._lowpass(site, x, padding, name, filt_size)
-        module = site.add(PolyphaseDownsample(
+        module = site.add(rank_layers(site.description[1]).module(
             filters,
             mixing=self.mixing,
             kernel_size=kernel_size,
@@ -287,12 +361,13 @@ class Method:
         return module(x) if phase is None else (module(x, phase_index=phase), phase)
 
     def _pool(self, site, x, phase, padding, name, filt_size):
+        layers = rank_layers(site.description[1])
         if self.pool == "blur":
-            blur = BlurPool2D(filt_size, padding=blur_padding(padding), name=f"{name}_blur")
+            blur = layers.blur(filt_size, padding=blur_padding(padding), name=f"{name}_blur")
             return site.add(blur)(x), None
         if self.pool == "aps":
             x = self._lowpass(site, x, padding, name, filt_size)
-            aps = site.add(AdaptivePolyphasePool2D(
+            aps = site.add(layers.aps(
                 padding=padding, return_index=phase is None, name=f"{name}_aps"
             ))
             return aps(x) if phase is None else (aps(x, phase_index=phase), phase)
@@ -301,6 +376,13 @@ class Method:
     def _lowpass(self, site, x, padding, name, filt_size):
         if not self.lowpass:
             return x
+        config = site.description[1]
+        if not rank_layers(config).square:
+            raise ValueError(
+                f"Method {self.name!r} low-passes before the phase choice at stride-(2, 2) image sites "
+                f"only; layer '{config['name']}' has strides {tuple(config['strides'])}. "
+                f"Received: method={self.name!r}"
+            )
         blur = BlurPool2D(filt_size, stride=1, padding=blur_padding(padding), name=f"{name}_lowpass")
         return site.add(blur)(x)
 
@@ -374,8 +456,14 @@ def _describe(op, classes):
             f"serialized dict. Received: layer={op!r}"
         )
     config = op.get_config()
-    for key, wanted in (("strides", (2, 2)), ("dilation_rate", (1, 1))):
-        if key in config and tuple(config[key]) != wanted:
+    strides = tuple(config["strides"] or config["pool_size"])  # a pool's strides=None is its pool size
+    config["strides"] = strides
+    rank = len(strides)
+    # Every axis 1 or 2, at least one 2; 2-D ops usually (2, 2), but (1, 2) / (2, 1) are sites too.
+    valid = {"strides": set(strides) <= {1, 2} and 2 in strides, "dilation_rate": True}
+    valid["dilation_rate"] = set(config.get("dilation_rate", (1,) * rank)) == {1}
+    for key in ("strides", "dilation_rate"):
+        if key in config and not valid[key]:
             raise ValueError(
                 f"Layer '{config['name']}' is not a stride-2 downsampling site this "
                 f"package can replace. Received: {key}={tuple(config[key])}"
@@ -435,11 +523,11 @@ def _pad_and_apply(site, x, cls, config, padding, name, pads, strided):
     in all, so subsampling its output at phase 0 gives the strided op.
     """
     kernel = tuple(config.get("kernel_size") or config["pool_size"])
-    stride = 2 if strided else 1
-    config = {**config, "name": name, "strides": (stride, stride)}
+    layers = rank_layers(config)
+    config = {**config, "name": name, "strides": layers.strides if strided else (1,) * layers.rank}
     same = pads is None and config["padding"] == "same"
     if same and not (strided and padding == "zeros"):
-        per_axis = [same_pads(k, 2, n) for k, n in zip(kernel, x.shape[1:3])]
+        per_axis = [same_pads(k, s, n) for k, s, n in zip(kernel, layers.strides, x.shape[1:-1])]
         pads = per_axis if strided else [(b, k - 1 - b) for (b, _), k in zip(per_axis, kernel)]
         config["padding"] = "valid"
         if padding == "zeros" and cls in POOL_CLASSES:
@@ -450,14 +538,15 @@ def _pad_and_apply(site, x, cls, config, padding, name, pads, strided):
             pads = None
             y = site.add(cls.from_config(config))(x)
             if any(crop):
-                cropping = ((crop[0], 0), (crop[1], 0))
-                y = site.add(keras.layers.Cropping2D(cropping, name=f"{name}_crop"))(y)
+                cropping = tuple((c, 0) for c in crop) if layers.rank > 1 else (crop[0], 0)
+                y = site.add(CROPPING[layers.rank](cropping, name=f"{name}_crop"))(y)
             return y
-    x = _add_pad(site, x, pads, padding, name)
+    x = _add_pad(site, x, pads, padding, name, layers)
     return site.add(cls.from_config(config))(x)
 
 
-def _add_pad(site, x, pads, padding, name):
+def _add_pad(site, x, pads, padding, name, layers=None):
     if pads is None or not any(p for pair in pads for p in pair):
         return x
-    return site.add(SpatialPadding2D(tuple(map(tuple, pads)), mode=padding, name=f"{name}_pad"))(x)
+    layers = layers or rank_layers(site.description[1])
+    return site.add(layers.pad(tuple(map(tuple, pads)), mode=padding, name=f"{name}_pad"))(x)

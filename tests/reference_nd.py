@@ -109,3 +109,29 @@ def blur_pool(x, filt_size, strides, padding):
             out = out + t * np.take(xp, np.arange(i, i + n), axis=axis)
         x = np.take(out, np.arange(0, n, s), axis=axis)
     return x
+
+
+def polyphase_upsample(y, strides, mode, kernel=None, bias=None, padding="zeros", phases=None):
+    """Up by `strides`: output phase p (offsets o) at `[o_1::s_1, ...]`, then a forward roll by its phase.
+
+    mode "place": the input is phase 0, zeros elsewhere. mode "learned": a "same" conv of `kernel`
+    (*k, C, P*F), output channel p*F + f is phase p, channel f; `bias` (F,) added everywhere.
+    """
+    y = y.astype("float64")
+    n_phases = len(offsets(strides))
+    if mode == "place":
+        parts = [y] + [np.zeros_like(y)] * (n_phases - 1)
+    else:
+        k = kernel.shape[0]
+        z = conv_valid(pad(y, [(k // 2, k // 2)] * len(strides), padding), kernel.astype("float64"))
+        f = z.shape[-1] // n_phases
+        parts = [z[..., p * f : (p + 1) * f] for p in range(n_phases)]
+    out = np.zeros((y.shape[0], *[n * s for n, s in zip(y.shape[1:-1], strides)], parts[0].shape[-1]))
+    for p, o in enumerate(offsets(strides)):
+        out[(slice(None), *[slice(oi, None, s) for oi, s in zip(o, strides)])] = parts[p]
+    if bias is not None:
+        out = out + bias
+    if phases is None:
+        return out
+    axes = tuple(range(len(strides)))
+    return np.stack([np.roll(item, offsets(strides)[p], axis=axes) for item, p in zip(out, phases)])

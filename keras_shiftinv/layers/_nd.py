@@ -23,7 +23,9 @@ from keras_shiftinv.layers._utils import check_strides
 from keras_shiftinv.layers._utils import choose_phase_axes
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
+from keras_shiftinv.layers._utils import phase_offsets
 from keras_shiftinv.layers._utils import phase_stack_axes
+from keras_shiftinv.layers._utils import roll_axis
 from keras_shiftinv.layers._utils import select_phase_axes
 from keras_shiftinv.layers._utils import strided_output_shape
 from keras_shiftinv.layers.polyphase_downsample import ALIGNS
@@ -251,4 +253,176 @@ class BlurPoolND(keras.layers.Layer):
         config = super().get_config()
         config.update({"filt_size": self.filt_size, "padding": self.padding})
         config["strides" if self.rank > 1 else "stride"] = self.strides if self.rank > 1 else self.strides[0]
+        return config
+
+
+UPSAMPLE_MODES = ("place", "learned")
+
+
+def roll_by_phase(x, strides, phase_index):
+    """Rolls each item of `x` forward by the offsets of its phase: the inverse of `align_axes`'s roll.
+
+    `x` is `(B, *spatial, C)`; item `b` is rolled circularly by `+offsets[phase_index[b]]` along
+    the strided axes. Built from slices and concatenations (`roll_axis`) and a select, no `ops.roll`.
+    """
+    rolled = []
+    for offset in phase_offsets(strides):
+        y = x
+        for axis, o in enumerate(offset, start=1):
+            y = roll_axis(y, o, axis)
+        rolled.append(y)
+    return select_phase_axes(ops.stack(rolled, axis=-2), phase_index)  # stack: (B, *spatial, P, C)
+
+
+def interleave_phases(phases, strides, channels):
+    """(B, *low, P*F) phase-major -> (B, *(low * strides), F), phase p at `[o_1::s_1, ...]`."""
+    rank = len(strides)
+    shape = ops.shape(phases)
+    low = [shape[axis] for axis in range(1, rank + 1)]
+    x = ops.reshape(phases, (-1, *low, *strides, channels))  # (B, *low, *s, F): P split row-major
+    order = [0] + [i for axis in range(1, rank + 1) for i in (axis, rank + axis)] + [2 * rank + 1]
+    x = ops.transpose(x, order)  # (B, n_1, s_1, n_2, s_2, ..., F)
+    return ops.reshape(x, (-1, *[n * s for n, s in zip(low, strides)], channels))  # (B, *high, F)
+
+
+class PolyphaseUpsampleND(keras.layers.Layer):
+    """Upsampling at the phase an aligned downsampling chose, `rank` spatial axes (see the subclasses)."""
+
+    rank = None
+
+    def __init__(
+        self,
+        filters=None,
+        mode="learned",
+        kernel_size=1,
+        padding="zeros",
+        use_bias=True,
+        kernel_initializer="he_normal",
+        bias_initializer="zeros",
+        strides=2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.mode = check_choice("mode", mode, UPSAMPLE_MODES)
+        if self.mode == "place":
+            if filters is not None:
+                raise ValueError(
+                    "Argument `filters` must be None for mode='place' (the output "
+                    f"keeps the input's channels). Received: filters={filters!r}"
+                )
+            self.filters = None
+        else:
+            self.filters = check_positive_int("filters", filters)
+        self.kernel_size = check_odd_kernel_size(kernel_size)
+        self.padding = check_choice("padding", padding, PADDING_MODES)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.strides = check_strides(strides, self.rank)
+        self.phases = int(np.prod(self.strides))
+
+    def build(self, input_shape):
+        channels = check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        self._channels = channels
+        if self.mode == "place":
+            return
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(*[self.kernel_size] * self.rank, channels, self.phases * self.filters),
+            initializer=self.kernel_initializer,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+
+    def call(self, inputs, phase_index=None):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
+        if self.mode == "place":
+            zeros = ops.zeros_like(inputs)
+            phases = ops.concatenate([inputs] + [zeros] * (self.phases - 1), axis=-1)  # (B, *n, P*C)
+            channels = self._channels
+        else:
+            p = self.kernel_size // 2
+            x = pad_axes(inputs, [(p, p)] * self.rank, self.padding)
+            phases = ops.conv(x, ops.cast(self.kernel, x.dtype), padding="valid")  # (B, *n, P*F)
+            channels = self.filters
+        outputs = interleave_phases(phases, self.strides, channels)
+        if self.mode == "learned" and self.use_bias:
+            outputs = outputs + ops.cast(self.bias, outputs.dtype)
+        if phase_index is None:
+            return outputs
+        phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        return roll_by_phase(outputs, self.strides, phase_index)
+
+    def compute_output_shape(self, input_shape, phase_index_shape=None):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        high = [None if n is None else n * s for n, s in zip(input_shape[1:-1], self.strides)]
+        return (input_shape[0], *high, input_shape[-1] if self.filters is None else self.filters)
+
+    def compute_output_spec(self, inputs, phase_index=None):
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "mode": self.mode,
+                "kernel_size": self.kernel_size,
+                "padding": self.padding,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        if self.rank > 1:
+            config["strides"] = self.strides
+        return config
+
+
+def normalize_pads_nd(padding, rank):
+    """An int, or one `(before, after)` per spatial axis (1-D: one pair) -> a tuple of `rank` pairs."""
+    pairs = padding
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        pairs = ((padding, padding),) * rank
+    elif rank == 1 and isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+        isinstance(p, (int, np.integer)) for p in padding
+    ):
+        pairs = (tuple(padding),)
+    try:
+        pads = tuple((int(before), int(after)) for before, after in pairs)
+    except (TypeError, ValueError):
+        pads = None
+    if pads is None or len(pads) != rank or any(p < 0 for pair in pads for p in pair):
+        layout = "(before, after)" if rank == 1 else "((before, after),) * " + str(rank)
+        raise ValueError(
+            f"Argument `padding` must be a non-negative int or {layout}. Received: padding={padding!r}"
+        )
+    return pads
+
+
+class SpatialPaddingND(keras.layers.Layer):
+    """Pads the `rank` spatial axes with zeros, reflection or circular wrap-around (see the subclasses)."""
+
+    rank = None
+
+    def __init__(self, padding=1, mode="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = normalize_pads_nd(padding, self.rank)
+        self.mode = check_choice("mode", mode, PADDING_MODES)
+
+    def build(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+
+    def call(self, inputs):
+        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
+        return pad_axes(inputs, self.padding, self.mode)
+
+    def compute_output_shape(self, input_shape):
+        check_signal_shape(self.__class__.__name__, input_shape, self.rank)
+        grown = [None if n is None else n + a + b for n, (a, b) in zip(input_shape[1:-1], self.padding)]
+        return (input_shape[0], *grown, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding, "mode": self.mode})
         return config
