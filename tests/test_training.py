@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import keras
@@ -167,22 +168,6 @@ def kill_until_finished(tmp_path, epochs, modes, fresh_process, reference=None, 
     return kills, runs
 
 
-def test_training_sigkilled_in_its_second_checkpoint_resumes_to_the_same_weights(
-        tmp_path, reference_run, fresh_process, capsys):
-    """One real SIGKILL (stale lock and a half-written checkpoint left behind); the rerun, here in this
-    process, resumes after epoch 1 and ends with the uninterrupted run's weights."""
-    d = tmp_path / "killed"
-    args = ["train", "--model", "stride", "--epochs", "2", "--model-dir", str(d), *KILL_QUICK]
-    outcome = _run_and_kill(args, d, "second-checkpoint", None, tmp_path / "run0.txt")
-    text = (tmp_path / "run0.txt").read_text()
-    assert outcome == "killed" and "Traceback" not in text, text[-2000:]
-    assert (d / ".lock").exists() and _newest_checkpoint(d) == 1
-    capsys.readouterr()
-    assert main(args) == 0
-    assert f"Resuming {d} after epoch 1/2" in capsys.readouterr().out
-    check_finished_like(d, reference_run, 2, fresh_process)
-
-
 class Killed(BaseException):
     """Stands for a kill at a chosen point: a BaseException, which nothing in the library catches."""
 
@@ -209,13 +194,20 @@ def kill_at(monkeypatch, d, name, nth):
 
 def test_training_killed_at_each_commit_point_resumes_to_the_same_weights(
         tmp_path, reference_run, fresh_process, monkeypatch, capsys):
-    """Deterministic kill points, one per run: inside epoch 2's checkpoint write; after that checkpoint's
-    commit, inside last.keras; inside final.keras (after the resume's publish). Then a clean rerun."""
+    """One real SIGKILL inside epoch 2's checkpoint write (stale lock and a half-written checkpoint left
+    behind), then deterministic kill points, one per rerun in this process: after epoch 2's checkpoint
+    commit, inside last.keras; inside final.keras (after the resume's publish). Then a clean rerun ends
+    with the uninterrupted run's weights."""
     d = tmp_path / "killed"
     args = ["train", "--model", "stride", "--epochs", "2", "--model-dir", str(d), *KILL_QUICK]
+    outcome = _run_and_kill(args, d, "second-checkpoint", None, tmp_path / "run0.txt")
+    text = (tmp_path / "run0.txt").read_text()
+    assert outcome == "killed" and "Traceback" not in text, text[-2000:]
+    assert (d / ".lock").exists() and _newest_checkpoint(d) == 1
+    assert _tmp_files(d / "checkpoints") and not (d / "final.keras").exists()
+    capsys.readouterr()
     points = [  # (file, its nth write in the run, resumed after epoch, newest checkpoint after the kill)
-        ("checkpoints/epoch-0002.keras", 1, 0, 1),
-        ("last.keras", 1, 1, 2),  # epoch 1's last.keras was written before the first kill
+        ("last.keras", 1, 1, 2),  # epoch 1's last.keras was written before the SIGKILL
         ("final.keras", 1, 2, 2),
     ]
     for name, nth, resumed, newest in points:
@@ -225,7 +217,7 @@ def test_training_killed_at_each_commit_point_resumes_to_the_same_weights(
                 main(args)
         out = capsys.readouterr().out
         assert _newest_checkpoint(d) == newest, name
-        assert (f"Resuming {d} after epoch {resumed}/2" in out) == bool(resumed), (name, out[-2000:])
+        assert f"Resuming {d} after epoch {resumed}/2" in out, (name, out[-2000:])
         assert not (d / "final.keras").exists()
         assert _tmp_files(d), name  # the kill left its temporary file
     assert main(args) == 0
@@ -247,18 +239,29 @@ def test_training_killed_ten_times_resumes_to_the_same_weights(tmp_path, fresh_p
     assert kills >= 8
 
 
+# One fresh process (the CPU is split into logical devices before TensorFlow starts): `main` with a
+# batch size the 2 replicas cannot share (exit 2, nothing written), then the real mirrored run.
+MIRRORED = """
+import sys
+from keras_shiftinv.cli import main
+bad = main([*sys.argv[1:], "--batch-size", "33"])
+print("@@bad-exit", bad, file=sys.stderr, flush=True)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     d = tmp_path / "mirrored"
-    result = shiftinv("train", "--model", "group", "--epochs", "1", "--model-dir", d, "--cpu-replicas", "2",
-                      *QUICK, timeout=300)
+    args = ["train", "--model", "group", "--epochs", "1", "--model-dir", d, "--cpu-replicas", "2", *QUICK]
+    result = subprocess.run([sys.executable, "-c", MIRRORED, *map(str, args)], capture_output=True, text=True,
+                            env=cli_env(), timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    bad, _, _ = result.stderr.partition("@@bad-exit")
+    assert "@@bad-exit 2\n" in result.stderr and "not divisible by the 2 replicas" in bad
+    assert "Traceback" not in result.stderr
     config = json.loads((d / "config.json").read_text())
     assert config["replicas"] == 2 and config["batch_size"] == 32
     assert (d / "final.keras").exists()
-    bad = shiftinv("train", "--model", "group", "--model-dir", d, "--cpu-replicas", "2", *QUICK,
-                   "--batch-size", "33", timeout=120)
-    assert bad.returncode == 2 and "not divisible by the 2 replicas" in bad.stderr
-    assert "Traceback" not in bad.stderr
 
 
 def _free_ports(n):
