@@ -318,5 +318,7 @@ def test_finetune_command_end_to_end(tmp_path):
     # aps with circular padding is exactly invariant to circular shifts, from conversion on.
     assert row["converted"]["circular_consistency"] == 100.0
     assert row["finetuned"]["circular_consistency"] == 100.0
+    # Worst case: every crop offset right, so never above the center-crop top-1 of the same images.
+    assert all(row[s]["worst_case_accuracy"] <= row[s]["top1"] for s in ("before", "converted", "finetuned"))
     assert row["before"] == results["methods"]["aps"]["before"]
     assert (out / "aps" / "finetuned.keras").exists() and "aps" in (out / "results.md").read_text()

@@ -6,22 +6,34 @@ runs the converted model (inference mode) on the calibration batches up to
 that layer, so every step sees the outputs of the steps before it (earlier
 sites' errors and re-estimated statistics included), and:
 
-- a module: keeps its mixing kernel (the white-noise fit) and refits its 1x1
-  merge kernel (and merge bias) by least squares so that the module
-  reproduces the original strided op on those activations. The target is
-  the original op applied to the same (aligned) input the module reads, so a
-  phase-choosing module is fitted on the grid it really samples. A max-pool
-  site's target is the max-pool itself. The merge is the best one for the
-  module's mixing on the calibration activations, so the calibration error
-  is at most the white-noise fit's on the same activations.
+- a module: refits it so that it reproduces the original strided op on those
+  activations. The target is the original op applied to the same (aligned)
+  input the module reads, so a phase-choosing module is fitted on the grid
+  it really samples. A max-pool site's target is the max-pool itself. First
+  the 1x1 merge kernel (and merge bias) alone, by least squares on the
+  module's mixed features (the white-noise merge is one candidate, so the
+  error can only go down); then, where that leaves a relative error above
+  `EXACT`, `ALS_ITERATIONS` rounds of alternating least squares
+  (`refit_mixing`): the merge fixed, the mixing kernel that fits best (one
+  linear system over all of `group`'s per-input-channel kernels, or over
+  `conv3d`'s 3-D kernel, solved by `CG_STEPS` Jacobi-preconditioned
+  conjugate-gradient steps from the current kernel, so the error never
+  rises), then the mixing fixed, the best merge and merge bias again. The
+  best iterate is kept only if its error is lower. The group module keeps
+  its rank limit (`M` mixing columns per input channel), but those columns
+  move to the directions the activations use.
 - a batch-norm layer: sets `moving_mean` / `moving_variance` to the mean and
   the biased (population, divide by N) variance of its input over every
   calibration pixel (all images, rows and columns), accumulated in float64.
 
 The least squares uses at most `SAMPLE_PIXELS` output pixels per site (drawn
-once with a fixed seed), solved by normal equations in float64 with a tiny
-ridge; its size is the module's mixed width (`C*M` for `group`, `2*filters`
-for `conv3d`), so it is cheap even at ResNet-50 widths.
+once with a fixed seed), in float64 with a small ridge. The merge step's
+system is the module's mixed width (`C*M` for `group`, `2*filters` for
+`conv3d`). The alternating refit works on the normal equations of the
+sampled pixels' `k x k x 4C` windows (`D = 4*k*k*C` unknowns per output,
+accumulated batch by batch), so its cost is `pixels * D**2` once plus
+`D**2 * filters` per conjugate-gradient step; windows wider than
+`ALS_MAX_FEATURES` keep the merge-only refit.
 """
 
 import keras

@@ -82,9 +82,10 @@ def convert(
         calibration_data: None, or a few hundred unlabelled inputs (a numpy
             array of images, a `tf.data.Dataset` of images or of
             `(images, labels)`, or an iterable of batches). Then, in the order
-            the converted model runs them, every module's merge is refitted
-            by least squares to reproduce the original strided op on the
-            activations that reach it, and every `BatchNormalization`'s
+            the converted model runs them, every module is refitted by
+            least squares to reproduce the original strided op on the
+            activations that reach it (its merge, then its mixing kernel and
+            merge alternately), and every `BatchNormalization`'s
             moving statistics are set to those of its calibration inputs
             (`keras_shiftinv.conversion.calibrate`, docs/conversion.md,
             "Calibration and distillation"). The report's
