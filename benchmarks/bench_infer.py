@@ -134,7 +134,9 @@ def main():
     parser.add_argument("--runtimes", default="keras,saved_model")
     parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
     args = parser.parse_args()
-    methods = parse_list(args.methods, METHODS, "methods")
+    from keras_shiftinv.methods import METHODS as ALL_METHODS  # any method; METHODS is the default set
+
+    methods = parse_list(args.methods, ALL_METHODS, "methods")
     runtimes = parse_list(args.runtimes, RUNTIMES, "runtimes")
     if "stride" not in methods:
         methods = ["stride", *methods]
@@ -154,7 +156,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for method in methods:
             keras.utils.set_random_seed(0)
-            padding = "circular" if method.endswith("aps") else "zeros"
+            padding = "circular" if ks.methods.get(method).chooses_phase else "zeros"
             model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
                                 input_shape=(args.image_size, args.image_size, 3))
             for runtime in runtimes:

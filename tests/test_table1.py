@@ -49,6 +49,12 @@ def test_table1_end_to_end_tiny(tmp_path, methods, request):
     assert results["methods"]["group"]["params"] == on_disk["methods"]["group"]["params"]
     table = (tmp_path / "results.md").read_text()
     assert all(f"| {name} |" in table for name in methods)
+    # The sub-pixel columns (docs/subpixel.md): percentages, and a MAC that is a probability change.
+    assert "Half-px consistency % | Half-px MAC | Frac. worst-case %" in table
+    for row in on_disk["methods"].values():
+        assert 0.0 <= row["subpixel_consistency"]["mean"] <= 100.0 and 0.0 <= row["subpixel_mac"]["mean"] <= 1.0
+        assert row["fractional_worst_case_accuracy"]["mean"] in {100.0 * k / TINY["stability_images"]
+                                                                 for k in range(TINY["stability_images"] + 1)}
     for png in ("stability_curves.png", "consistency_vs_accuracy.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -66,6 +72,7 @@ def test_evaluate_cli_report_and_bad_input(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["protocol"] == {"crop_size": 32, "max_shift": 4, "positions": 16, "passes": 5}
     assert report["models"]["group-aps"]["circular_consistency"] == 100.0
+    assert {"subpixel_consistency", "subpixel_mac", "fractional_worst_case_accuracy"} <= set(report["models"]["stride"])
     assert (out / "stability_curves.png").exists() and "| stride |" in (out / "report.md").read_text()
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path / "nope.keras")]) == 2

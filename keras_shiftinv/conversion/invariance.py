@@ -14,7 +14,8 @@ The check follows every tensor of the graph with one of these states:
 
 A layer is allowed only where it provably commutes with circular shifts on
 its grid: pointwise layers, merges of maps on one grid, stride-1 windows
-over a circular pad of exactly their reach, aligned sites (`AdaptivePolyphasePool2D`,
+over a circular pad of exactly their reach, a stride-1 `BlurPool2D` with
+circular padding (the low-pass methods' blur), aligned sites (`AdaptivePolyphasePool2D`,
 `PolyphaseDownsample(align="max_norm")`) on even maps, and the sites that
 reuse their phase on the same grid. Anything else that sees a map (a
 `"valid"` window that shrinks it, zero or reflect padding, a crop, a
@@ -28,6 +29,7 @@ from keras import tree
 
 from keras_shiftinv.conversion import graph
 from keras_shiftinv.layers import AdaptivePolyphasePool2D
+from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding2D
 
@@ -155,6 +157,10 @@ def _visit(node, inputs):
         return None, "crops the map"
     if isinstance(op, WINDOWS):
         return _window(node, state)
+    if isinstance(op, BlurPool2D) and op.stride == 1 and state[0] == "map":
+        if op.padding == "circular" or op.filt_size == 1:  # a circular convolution (or the identity)
+            return [state], None
+        return None, f"{op.padding} padding inside the blur"
     if isinstance(op, (keras.layers.Flatten, keras.layers.Reshape)):
         return None, "reshapes a feature map"
     return None, f"not known to commute with circular shifts ({name} on a feature map)"
