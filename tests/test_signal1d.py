@@ -33,6 +33,7 @@ def test_mnist1d_is_generated_locally_reproducibly_and_leaves_global_rngs_alone(
     assert not np.array_equal(a["x_train"], other["x_train"])
 
 
+@pytest.mark.slow  # five builds; resnet1d's docstring example checks group-aps in the default suite
 def test_resnet1d_aligned_methods_are_exactly_invariant_and_the_others_are_not():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 40, 1)).astype("float32")
