@@ -36,6 +36,8 @@ setup(
         "torch": ["torch>=2.5"],
         # fashion_mnist_photo reads the photographs bundled in scikit-image's wheel (no download)
         "photo": TF + ["scikit-image>=0.22"],
+        # MNIST-1D for the 1-D example (`experiments.signal1d`): its generator builds the data locally
+        "signal": TF + ["mnist1d>=0.0.2,<0.1"],
         # `convert` of keras-hub and keras-cv backbones (tested; never core dependencies)
         "hub": ["keras-hub>=0.32"],
         "cv": ["keras-cv==0.9.0"],
@@ -44,7 +46,7 @@ setup(
         "litert": TF + ["ai-edge-litert>=2.3,<2.4"],
         "onnx": TF + ["tf2onnx>=1.17,<1.18", "onnx>=1.23", "onnxruntime>=1.31"],
         "test": TF + ["jax[cpu]>=0.10.2,<0.11", "pytest>=7", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6", "scikit-image>=0.22",
-                 "keras-hub>=0.32", "keras-cv==0.9.0",
+                 "keras-hub>=0.32", "keras-cv==0.9.0", "mnist1d>=0.0.2,<0.1",
                  "ai-edge-litert>=2.3,<2.4", "tf2onnx>=1.17,<1.18", "onnx>=1.23", "onnxruntime>=1.31"],
     },
     entry_points={"console_scripts": ["shiftinv=keras_shiftinv.cli:main"]},

@@ -63,6 +63,13 @@ layer that takes over the op's weights (the stride-1 or strided copy, or
 the module) is named as the op (or `name=`); `site.layers` lists all the
 layers the site created.
 
+Ranks. The rules also take `Conv1D` / `Conv3D` and `MaxPooling` /
+`AveragePooling` 1D/3D ops, and 2-D ops with per-axis strides such as
+(1, 2): every stride 1 or 2, at least one 2. `RankLayers` picks the rank's
+layers (`BlurPool1D`, `AdaptivePolyphasePool3D`, `PolyphaseDownsampleMixed2D`,
+`SpatialPadding1D`, ...); a stride-(2, 2) 2-D site keeps the 2-D layers.
+Those modules have group mixing only, so `"conv3d"` methods refuse them.
+
 Example:
 >>> from keras_shiftinv import methods
 >>> rule = methods.get("aps")
@@ -78,6 +85,10 @@ Example:
 >>> shortcut, _ = rule.shortcut(proj, padding="circular")(x, phase_index=phase_index)
 >>> tuple(shortcut.shape)
 (None, 16, 16, 8)
+>>> signal_site = rule.strided_conv(keras.layers.Conv1D(8, 5, strides=2, padding="same"), padding="circular")
+>>> y, _ = signal_site(keras.Input((40, 1)))
+>>> [layer.__class__.__name__ for layer in signal_site.layers], tuple(y.shape)
+(['SpatialPadding1D', 'Conv1D', 'AdaptivePolyphasePool1D'], (None, 20, 8))
 """
 
 import dataclasses

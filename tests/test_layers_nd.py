@@ -10,14 +10,19 @@ from keras import ops
 import reference_nd as ref
 from keras_shiftinv.layers import AdaptivePolyphasePool1D
 from keras_shiftinv.layers import AdaptivePolyphasePool3D
+from keras_shiftinv.layers import AdaptivePolyphasePoolMixed2D
 from keras_shiftinv.layers import BlurPool1D
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import BlurPool3D
+from keras_shiftinv.layers import BlurPoolMixed2D
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import PolyphaseDownsample1D
 from keras_shiftinv.layers import PolyphaseDownsample3D
+from keras_shiftinv.layers import PolyphaseDownsampleMixed2D
 from keras_shiftinv.layers import PolyphaseUpsample1D
 from keras_shiftinv.layers import PolyphaseUpsample3D
+from keras_shiftinv.layers import SpatialPadding1D
+from keras_shiftinv.layers import SpatialPadding3D
 
 MODES = ("zeros", "reflect", "circular")
 
@@ -290,6 +295,11 @@ def test_get_config_round_trip():
         AdaptivePolyphasePool3D(strides=(2, 1, 2)),
         BlurPool1D(5, 3, "circular"),
         BlurPool3D(3, (1, 2, 2), "zeros"),
+        PolyphaseDownsampleMixed2D(4, strides=(2, 1), align="max_norm"),
+        AdaptivePolyphasePoolMixed2D(strides=(1, 2)),
+        BlurPoolMixed2D(5, (1, 3), "circular"),
+        SpatialPadding1D((1, 2), mode="reflect"),
+        SpatialPadding3D(((0, 1), (2, 2), (1, 0)), mode="circular"),
     ]:
         config = json.loads(json.dumps(layer.get_config()))
         clone = layer.__class__.from_config(config)
@@ -419,3 +429,37 @@ def test_upsample_validation_and_config():
     for layer in [PolyphaseUpsample1D(mode="place"), PolyphaseUpsample3D(3, kernel_size=3, strides=(1, 2, 2))]:
         config = json.loads(json.dumps(layer.get_config()))
         assert layer.__class__.from_config(config).get_config() == layer.get_config()
+
+
+# --- SpatialPadding1D / 3D and the mixed-stride 2-D layers --------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_spatial_padding_matches_np_pad(mode):
+    rng = np.random.default_rng(22)
+    x1 = rng.normal(size=(2, 5, 3)).astype("float32")
+    np.testing.assert_array_equal(_np(SpatialPadding1D((2, 3), mode=mode)(x1)), ref.pad(x1, [(2, 3)], mode))
+    x3 = rng.normal(size=(1, 3, 4, 5, 2)).astype("float32")
+    pads = ((0, 1), (2, 2), (1, 0))
+    np.testing.assert_array_equal(_np(SpatialPadding3D(pads, mode=mode)(x3)), ref.pad(x3, pads, mode))
+    with pytest.raises(ValueError, match=r"Received: padding=\(1, 2\)"):
+        SpatialPadding3D((1, 2))
+
+
+@pytest.mark.parametrize("strides", [(1, 2), (2, 1), (2, 2)])
+def test_mixed_2d_layers_match_the_reference(strides):
+    rng = np.random.default_rng(23)
+    x = rng.normal(size=(3, 5, 7, 2)).astype("float32")
+    layer = PolyphaseDownsampleMixed2D(3, strides=strides, padding="circular", align="max_norm", use_bias=True)
+    layer.build(x.shape)
+    weights = _random_weights(layer, rng)
+    expected = ref.polyphase_downsample(x, weights, strides, "circular", "max_norm", use_bias=True)
+    np.testing.assert_allclose(_np(layer(x)), expected, rtol=1e-4, atol=1e-4)
+    pooled, index = AdaptivePolyphasePoolMixed2D(padding="reflect", return_index=True, strides=strides)(x)
+    expected, phases = ref.aps(x, strides, "reflect")
+    np.testing.assert_array_equal(_np(index), phases)
+    np.testing.assert_array_equal(_np(pooled), expected.astype("float32"))
+    blurred = BlurPoolMixed2D(3, strides=strides, padding="zeros")(x)
+    np.testing.assert_allclose(_np(blurred), ref.blur_pool(x, 3, strides, "zeros"), atol=1e-5)
+    if strides == (2, 2):  # the same function as the 2-D layer
+        np.testing.assert_allclose(_np(blurred), _np(BlurPool2D(3, 2, "zeros")(x)), atol=1e-6)

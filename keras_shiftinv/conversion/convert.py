@@ -16,7 +16,10 @@ from keras_shiftinv.conversion.report import ConversionReport
 from keras_shiftinv.conversion.report import SiteRecord
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.layers import PolyphaseDownsample
+from keras_shiftinv.layers import SpatialPadding1D
 from keras_shiftinv.layers import SpatialPadding2D
+from keras_shiftinv.layers import SpatialPadding3D
+from keras_shiftinv.layers._nd import PolyphaseDownsampleND
 
 PADDINGS = (None, "circular")
 SAME_PADDED = (
@@ -25,7 +28,14 @@ SAME_PADDED = (
     keras.layers.SeparableConv2D,
     keras.layers.MaxPooling2D,
     keras.layers.AveragePooling2D,
+    keras.layers.Conv1D,
+    keras.layers.Conv3D,
+    keras.layers.MaxPooling1D,
+    keras.layers.AveragePooling1D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling3D,
 )
+SPATIAL_PADDINGS = {1: SpatialPadding1D, 2: SpatialPadding2D, 3: SpatialPadding3D}
 
 
 def convert(
@@ -39,7 +49,10 @@ def convert(
     layers may read too), `DepthwiseConv2D` or `SeparableConv2D` (its
     depthwise part is the site, its pointwise part follows), or a stride-2
     `MaxPooling2D` / `AveragePooling2D` (pool size 1 included), at any depth
-    of nested functional or Sequential models. Each is rewritten by the rule
+    of nested functional or Sequential models; likewise strided `Conv1D` /
+    `Conv3D`, `MaxPooling1D/3D` / `AveragePooling1D/3D` and 2-D ops with
+    per-axis strides such as (1, 2) (docs/design.md, "Other ranks": their
+    modules have group mixing only). Each is rewritten by the rule
     of `keras_shiftinv.methods` for `method` (the same rules the model
     builders use). Every layer not replaced keeps its name and weights.
     `"blur"` and `"aps"` keep the strided conv's kernel at stride 1;
@@ -139,8 +152,8 @@ def convert(
     converter.plan(model, prefix="")  # every site of every nested graph; nothing built yet
     if not converter.sites:
         raise ValueError(
-            "convert() found no downsampling site (a strided Conv2D, DepthwiseConv2D or "
-            "SeparableConv2D, or a stride-2 MaxPooling2D / AveragePooling2D). "
+            "convert() found no downsampling site (a strided Conv1D/2D/3D, DepthwiseConv2D or "
+            "SeparableConv2D, or a stride-2 MaxPooling / AveragePooling 1D/2D/3D). "
             f"Received: model={model.name!r}"
         )
     refused = [site for site in converter.sites if site.refusal]
@@ -301,6 +314,12 @@ class _Converter:
             path = prefix + op.name
             if max(graph.strides_of(op)) > 1 and graph.kernel_of(op)[0] is not None:
                 site = graph.describe_site(node, path)
+                strides = graph.strides_of(op)
+                if not site.refusal and self.rule.mixing == "conv3d" and strides != (2, 2):
+                    site.refusal = (
+                        f"strides {strides}: the 'conv3d' mixing needs a stride-(2, 2) image site "
+                        "(use 'group' or 'group-aps')"
+                    )
                 if not site.refusal:
                     self._settle_pads(site, node)
                 sites[id(node)] = site
@@ -326,9 +345,9 @@ class _Converter:
             site.input_tensor = node.input_tensors[0]
         if module and self.rule.name != "stride" and not self.circular:
             # With circular padding every site gives ceil(H/2), as blur / aps do.
-            _, h, w, _ = site.input_tensor.shape
-            out = node.outputs[0].shape[1:3]
-            half = tuple(None if n is None else (n + 1) // 2 for n in (h, w))
+            strides = graph.strides_of(site.layer)
+            out = node.outputs[0].shape[1:-1]
+            half = tuple(None if n is None else -(-n // s) for n, s in zip(site.input_tensor.shape[1:-1], strides))
             if None not in out and None not in half and tuple(out) != half:
                 site.refusal = (
                     f"its output is {tuple(out)}; the module gives ceil(H/2) x ceil(W/2) = {half}"
@@ -369,12 +388,13 @@ class _Converter:
         copy = self.clones[key]
         if same:
             kernel = graph.kernel_of(layer)
-            rate = tuple(getattr(layer, "dilation_rate", None) or (1, 1))
+            rate = tuple(getattr(layer, "dilation_rate", None) or (1,) * len(kernel))
             reach = [(k - 1) * d for k, d in zip(kernel, rate)]
             pads = tuple(((r // 2, r - r // 2)) for r in reach)
             if any(any(pair) for pair in pads):
                 self.paddings += 1
-                args = (SpatialPadding2D(pads, mode="circular")(args[0]),) + tuple(args[1:])
+                pad_layer = SPATIAL_PADDINGS[len(kernel)](pads, mode="circular")
+                args = (pad_layer(args[0]),) + tuple(args[1:])
         outputs = copy(*args, **kwargs)
         if not getattr(copy, "_shiftinv_weights_copied", False):
             copy.set_weights(layer.get_weights())
@@ -391,7 +411,7 @@ class _Converter:
         modules = {}
         for site in self.rewritten:
             main = {layer.name: layer for layer in site.replacement}.get(site.layer.name)
-            if isinstance(main, PolyphaseDownsample):
+            if isinstance(main, PolyphaseDownsample):  # 2-D stride-(2, 2) modules only
                 modules[id(main)] = (site, main)
         errors = calibration.calibrate(new_model, {key: site for key, (site, _) in modules.items()}, batches)
         for key, (before, after) in errors.items():
@@ -424,21 +444,20 @@ class _Converter:
                 return False
             phase = phases[id(site.chooser)]
         layer, kind = site.layer, site.kind
-        (top, _), (left, _) = site.pads
-        kh, kw = site.kernel
+        befores = [before for before, _ in site.pads]
         pads = None
         if site.pad_node is not None:
-            pads = ((top, kh - 1 - top), (left, kw - 1 - left)) if self.circular else site.pads
+            pads = tuple((b, k - 1 - b) for b, k in zip(befores, site.kernel)) if self.circular else site.pads
         elif self.circular and layer.padding == "valid":
             # A "valid" site at stride 1 would lose k - 1 rows: pad them circularly.
-            pads = ((0, kh - 1), (0, kw - 1))
+            pads = tuple((0, k - 1) for k in site.kernel)
         mode = "circular" if self.circular else site.pad_mode
         options = {"padding": mode, "name": layer.name, "filt_size": self.filt_size}
         rule = self.rule
         if kind in ("conv", "depthwise", "separable"):
-            shortcut = site.chooser is not None and site.kernel == (1, 1)
+            shortcut = site.chooser is not None and set(site.kernel) == {1}
             if rule.mixing is not None and not shortcut:
-                size = fit.half_grid_target(np.zeros((kh, kw, 1, 1)), top, left)[1]
+                size = fit.module_kernel_size(site.kernel, befores, graph.strides_of(layer))
                 rule = dataclasses.replace(rule, module_kernel_size=size)
             if shortcut:
                 replacement = rule.shortcut(layer, padding=mode, name=layer.name, filt_size=self.filt_size)
@@ -464,6 +483,9 @@ class _Converter:
         if isinstance(main, PolyphaseDownsample):
             self.fits_run += 1
             return fit_module(main, site)
+        if isinstance(main, PolyphaseDownsampleND):
+            self.fits_run += 1
+            return fit_module_nd(main, site)
         if main is not None and main.weights:
             main.set_weights(weights)
         return None, ""
@@ -559,3 +581,35 @@ def fit_module(module, site):
         module.mixing_bias.assign(np.zeros(module.mixing_bias.shape, module.mixing_bias.dtype))
         module.merge_bias.assign(np.zeros(module.merge_bias.shape) if bias is None else bias)
     return error, note
+
+
+def site_target_nd(site, channels):
+    """`site_target` for any rank: `(kernel (*k, C, D), per_channel, bias, note)`."""
+    layer, kernel = site.layer, tuple(site.kernel)
+    if site.kind in ("conv", "depthwise"):
+        bias = layer.bias.numpy() if layer.use_bias else None
+        return layer.kernel.numpy(), site.kind == "depthwise", bias, ""
+    if site.kind == "separable":  # the depthwise part; the pointwise conv follows
+        return layer.depthwise_kernel.numpy(), True, None, ""
+    strides = graph.strides_of(layer)
+    if site.kind == "max_pool" and np.prod(kernel) > 1:
+        # The average of the phases at a=0 on the strided pool's grid.
+        window = tuple(slice(b, b + s) for (b, _), s in zip(site.pads, strides))
+        target = np.zeros(kernel + (channels, 1))
+        target[window] = 1.0 / np.prod(strides)
+        return target, True, None, "max-pool is not linear: the module starts as an average of its phases"
+    return np.full(kernel + (channels, 1), 1.0 / np.prod(kernel)), True, None, ""
+
+
+def fit_module_nd(module, site):
+    """Fits a built rank-generic module (1-D, 3-D, per-axis strides) to the site's op; (error, note)."""
+    kernel, per_channel, bias, note = site_target_nd(site, module._channels)
+    befores = [before for before, _ in site.pads]
+    target = fit.half_grid_target_nd(np.asarray(kernel, "float64"), befores, module.strides)
+    mixing, merge, error = fit.fit_group_nd(target, module.mixing_kernel.numpy(), module.kernel_size, per_channel)
+    module.mixing_kernel.assign(mixing.astype(module.mixing_kernel.dtype))
+    module.merge_kernel.assign(merge.astype(module.merge_kernel.dtype))
+    if module.use_bias:
+        module.mixing_bias.assign(np.zeros(module.mixing_bias.shape, module.mixing_bias.dtype))
+        module.merge_bias.assign(np.zeros(module.merge_bias.shape) if bias is None else bias)
+    return (None if note else error), note

@@ -9,6 +9,8 @@ channel a truncated SVD for `mixing="group"`, alternating least squares for
 `mixing="conv3d"` (docs/design.md, 'Converting models').
 """
 
+import itertools
+
 import numpy as np
 
 
@@ -189,3 +191,85 @@ def fit_depthwise(target, mixing, mixing_kernel=None):
     total = np.linalg.norm(norms)
     error = float(np.linalg.norm(norms * errors) / total) if total > 0 else 0.0
     return mixing_kernel, merge_kernel, error
+
+
+# Any rank and per-axis strides (1-D, 3-D, (1, 2) in 2-D): the rank-generic modules, group mixing.
+
+
+def module_kernel_size(kernel, befores, strides):
+    """The smallest odd module kernel that holds every tap of a strided op, on the reduced grid.
+
+    Tap `t` of an axis with stride `s` and `before` pads reads reduced-grid
+    offset `floor((t - before) / s)`.
+
+    Example:
+    >>> module_kernel_size((3, 3), (1, 1), (2, 2)), module_kernel_size((5,), (2,), (2,)), module_kernel_size((3, 3), (1, 1), (1, 2))
+    (3, 3, 3)
+    """
+    reach = max(abs((t - b) // s) for k, b, s in zip(kernel, befores, strides) for t in range(k))
+    return 2 * reach + 1
+
+
+def half_grid_target_nd(kernel, befores, strides):
+    """A strided op's `(*k, C, F)` kernel as a `(K,)*rank + (P, C, F)` kernel on the reduced grid.
+
+    Phase `p` is row-major over the per-axis offsets `d = (t - before) mod s`
+    (as `phase_offsets`); `K = module_kernel_size(...)`.
+
+    Example:
+    >>> target = half_grid_target_nd(np.arange(1.0, 4.0).reshape(3, 1, 1), [1], [2])
+    >>> target.shape, target[:, :, 0, 0].tolist()  # taps -1, 0, +1 -> (a, d) = (-1, 1), (0, 0), (0, 1)
+    ((3, 2, 1, 1), [[0.0, 1.0], [2.0, 3.0], [0.0, 0.0]])
+    """
+    rank = len(strides)
+    size = module_kernel_size(kernel.shape[:rank], befores, strides)
+    reach = size // 2
+    phases = int(np.prod(strides))
+    target = np.zeros((size,) * rank + (phases,) + kernel.shape[rank:], "float64")
+    for tap in itertools.product(*[range(k) for k in kernel.shape[:rank]]):
+        parts = [divmod(t - b, s) for t, b, s in zip(tap, befores, strides)]
+        p = int(np.ravel_multi_index([d for _, d in parts], strides))
+        target[tuple(a + reach for a, _ in parts) + (p,)] += kernel[tap]
+    return target
+
+
+def crop_target_nd(target, size, rank):
+    """Centres the first `rank` axes of a target on `size` taps each (pads or drops)."""
+    reach, keep = target.shape[0] // 2, size // 2
+    shared = min(reach, keep)
+    out = np.zeros((size,) * rank + target.shape[rank:], target.dtype)
+    out[(slice(keep - shared, keep + shared + 1),) * rank] = target[(slice(reach - shared, reach + shared + 1),) * rank]
+    return out
+
+
+def fit_group_nd(target, mixing_kernel, size, per_channel=False):
+    """Per input channel, the best rank-`M` factorisation of a `(K,)*rank + (P, C, F)` target.
+
+    The module's mixing kernel `(size,)*rank + (P, C*M)` (column `c*M + m`)
+    and merge `(C*M, filters)`: `filters = F`, or with `per_channel` (a
+    depthwise conv or pool, output `c*F + f` reads only channel `c`) `C*F`.
+    Columns beyond the target's rank keep their initial values (their merge
+    rows are zero). Returns `(mixing_kernel, merge_kernel, relative_error)`,
+    the error including the taps the `size` crop drops.
+    """
+    rank = target.ndim - 3
+    kept = crop_target_nd(target, size, rank)
+    phases, channels, depth = kept.shape[-3:]
+    taps = size**rank
+    mix = np.array(mixing_kernel, "float64").reshape(taps, phases, channels, -1)  # (T, P, C, M)
+    per_group = mix.shape[-1]
+    per = np.moveaxis(kept.reshape(taps, phases, channels, depth), 2, 0).reshape(channels, taps * phases, depth)
+    u, s, vt = np.linalg.svd(per, full_matrices=False)
+    r = min(per_group, s.shape[-1])
+    root = np.sqrt(s[:, :r])  # (C, r)
+    left = u[:, :, :r] * root[:, None, :]  # (C, T*P, r)
+    mix[..., :r] = np.moveaxis(left.reshape(channels, taps, phases, r), 0, 2)  # (T, P, C, r)
+    block = root[:, :, None] * vt[:, :r]  # (C, r, F)
+    merge = np.zeros((channels, per_group, channels * depth if per_channel else depth))
+    for c in range(channels):
+        columns = slice(c * depth, (c + 1) * depth) if per_channel else slice(None)
+        merge[c, :r, columns] = block[c]
+    lost = np.sum(target**2) - np.sum(kept**2) + np.sum(s[:, r:] ** 2)
+    total = np.linalg.norm(target)
+    error = float(np.sqrt(max(lost, 0.0)) / total) if total > 0 else 0.0
+    return mix.reshape(np.shape(mixing_kernel)), merge.reshape(channels * per_group, -1), error

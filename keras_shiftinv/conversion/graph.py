@@ -13,6 +13,12 @@ SITE_TYPES = {
     keras.layers.SeparableConv2D: "separable",
     keras.layers.MaxPooling2D: "max_pool",
     keras.layers.AveragePooling2D: "avg_pool",
+    keras.layers.Conv1D: "conv",
+    keras.layers.Conv3D: "conv",
+    keras.layers.MaxPooling1D: "max_pool",
+    keras.layers.MaxPooling3D: "max_pool",
+    keras.layers.AveragePooling1D: "avg_pool",
+    keras.layers.AveragePooling3D: "avg_pool",
 }
 
 
@@ -122,7 +128,9 @@ def describe_site(node, path):
     kind = next((k for cls, k in SITE_TYPES.items() if type(layer) is cls), None)
     strides = strides_of(layer)
     kernel = kernel_of(layer)
-    site = Site(node, layer, path, kind or type(layer).__name__, kernel, strides[0])
+    # One number where every axis has it (the 2-D (2, 2) sites: 2), else per axis, e.g. (1, 2).
+    stride = strides[0] if len(set(strides)) == 1 else strides
+    site = Site(node, layer, path, kind or type(layer).__name__, kernel, stride)
     site.input_tensor = node.input_tensors[0]
     if kind is None and type(layer).__module__.startswith("keras."):
         site.refusal = f"strided {type(layer).__name__} is not a supported site"
@@ -131,9 +139,9 @@ def describe_site(node, path):
             f"a subclassed layer ({type(layer).__name__}) that downsamples inside "
             f"(strides {strides}); convert cannot see into it"
         )
-    elif strides != (2, 2):
+    elif not (set(strides) <= {1, 2} and 2 in strides):
         site.refusal = f"strides {strides}: the methods replace stride-2 sites only"
-    elif max(getattr(layer, "dilation_rate", (1, 1)) or (1, 1)) > 1:
+    elif max(getattr(layer, "dilation_rate", (1,)) or (1,)) > 1:
         site.refusal = f"dilation_rate {layer.dilation_rate}"
     elif getattr(layer, "data_format", "channels_last") != "channels_last":
         site.refusal = "data_format='channels_first'"
@@ -150,11 +158,10 @@ def describe_site(node, path):
         site.input_tensor = before.input_tensors[0]
         site.pads = pads
     elif layer.padding == "same":
-        _, h, w, _ = site.input_tensor.shape
-        site.pads = (
-            same_pads(kernel[0], site.stride, h),
-            same_pads(kernel[1], site.stride, w),
-        )
+        sizes = site.input_tensor.shape[1:-1]
+        site.pads = tuple(same_pads(k, s, n) for k, s, n in zip(kernel, strides, sizes))
+    elif len(kernel) != 2:
+        site.pads = ((0, 0),) * len(kernel)
     return site
 
 
@@ -252,6 +259,8 @@ def unite_sites(nodes, site_of, active):
         parent[id(other)] = id(master)
         return True
 
+    # Feature maps of the sites' rank (images: 4-D); other tensors do not carry a grid.
+    map_ranks = {len(site.input_tensor.shape) for site in site_of.values() if site.input_tensor is not None} or {4}
     grid = {}  # id(tensor) -> ("input",), ("site", group key) or ("nested", id(node))
     for node in nodes:
         inputs = [grid.get(id(t), ("input",)) for t in node.input_tensors]
@@ -267,7 +276,7 @@ def unite_sites(nodes, site_of, active):
         elif graph_of(node.operation) is not None:
             out = ("nested", id(node))
         else:
-            maps = [token for tensor, token in zip(node.input_tensors, inputs) if len(tensor.shape) == 4]
+            maps = [token for tensor, token in zip(node.input_tensors, inputs) if len(tensor.shape) in map_ranks]
             for token in maps[1:]:
                 unite(maps[0], token)
             out = inputs[0] if inputs else ("input",)

@@ -32,6 +32,9 @@ from keras_shiftinv.layers import AdaptivePolyphasePool2D
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding2D
+from keras_shiftinv.layers._nd import AdaptivePolyphasePoolND
+from keras_shiftinv.layers._nd import PolyphaseDownsampleND
+from keras_shiftinv.layers._nd import SpatialPaddingND
 
 INV = ("inv",)
 BROKEN = ("broken",)
@@ -39,6 +42,7 @@ BROKEN = ("broken",)
 POINTWISE = (
     keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU,
     keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.GaussianNoise,
+    keras.layers.SpatialDropout1D, keras.layers.SpatialDropout3D,
     keras.layers.GaussianDropout, keras.layers.AlphaDropout, keras.layers.Rescaling,
     keras.layers.Identity, keras.layers.ActivityRegularization, keras.layers.Dense,
 )
@@ -50,8 +54,17 @@ MERGES = (
 WINDOWS = (
     keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
     keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
+    keras.layers.Conv1D, keras.layers.Conv3D, keras.layers.MaxPooling1D, keras.layers.AveragePooling1D,
+    keras.layers.MaxPooling3D, keras.layers.AveragePooling3D,
 )
-GLOBAL_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+GLOBAL_POOLS = (
+    keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalAveragePooling3D, keras.layers.GlobalMaxPooling3D,
+)
+ZERO_PADDINGS = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+CROPPINGS = (keras.layers.Cropping1D, keras.layers.Cropping2D, keras.layers.Cropping3D)
+MAP_RANKS = (3, 4, 5)  # signals, images, volumes (channels last)
 # Element-wise op-nodes (`x + 3.0`, `keras.ops.relu6(x)` in a functional graph).
 ELEMENTWISE_OPS = {
     "Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum", "Power",
@@ -83,7 +96,7 @@ def invariance_breaks(model):
     network = graph.graph_of(model)
     states = {}
     for tensor in tree.flatten(network._inputs_struct):
-        states[id(tensor)] = ("map", "input") if len(tensor.shape) == 4 else INV
+        states[id(tensor)] = ("map", "input") if len(tensor.shape) in MAP_RANKS else INV
     breaks = []
     _run(network, states, "", breaks)
     for tensor in tree.flatten(network._outputs_struct):
@@ -127,15 +140,16 @@ def _visit(node, inputs):
     state = spatial[0]
     if any(s[0] == "phase" for s in spatial) and not _is_aligned(op):
         return None, "reads a phase index"
-    if isinstance(op, (AdaptivePolyphasePool2D, PolyphaseDownsample)):
+    last = len(node.input_tensors[0].shape) - 1  # the channel axis
+    if isinstance(op, (AdaptivePolyphasePool2D, PolyphaseDownsample, AdaptivePolyphasePoolND, PolyphaseDownsampleND)):
         return _aligned(node, inputs)
-    if isinstance(op, POINTWISE) or (isinstance(op, LAST_AXIS) and _last_axis(op)):
+    if isinstance(op, POINTWISE) or (isinstance(op, LAST_AXIS) and _last_axis(op, last)):
         return [state], None
     if isinstance(op, keras.layers.PReLU):
         shared = set(op.shared_axes or ())
-        return ([state], None) if {1, 2} <= shared else (None, "per-position weights")
+        return ([state], None) if set(range(1, last)) <= shared else (None, "per-position weights")
     if isinstance(op, MERGES) or name in ELEMENTWISE_OPS:
-        if isinstance(op, keras.layers.Concatenate) and op.axis not in (-1, 3):
+        if isinstance(op, keras.layers.Concatenate) and op.axis not in (-1, last):
             return None, f"concatenates along axis {op.axis}"
         if len(set(spatial)) > 1:
             return None, "merges maps on different grids (sites that choose their phases apart)"
@@ -144,15 +158,15 @@ def _visit(node, inputs):
         if state[0] != "map" or op.data_format != "channels_last":
             return None, "pools a padded map"
         return [INV], None
-    if isinstance(op, SpatialPadding2D):
+    if isinstance(op, (SpatialPadding2D, SpatialPaddingND)):
         if op.mode != "circular":
             return None, f"{op.mode} padding"
         return [_padded(state, op.padding)], None
-    if isinstance(op, keras.layers.ZeroPadding2D):
+    if isinstance(op, ZERO_PADDINGS):
         return None, "zero padding"
-    if isinstance(op, keras.layers.Cropping2D):
-        (top, bottom), (left, right) = op.cropping
-        if state[0] == "pad" and state[2] == (top + bottom, left + right):
+    if isinstance(op, CROPPINGS):
+        cropping = (op.cropping,) if isinstance(op, keras.layers.Cropping1D) else op.cropping
+        if state[0] == "pad" and state[2] == tuple(a + b for a, b in cropping):
             return [("map", state[1])], None  # a circular pad cropped back: a roll
         return None, "crops the map"
     if isinstance(op, WINDOWS):
@@ -166,25 +180,25 @@ def _visit(node, inputs):
     return None, f"not known to commute with circular shifts ({name} on a feature map)"
 
 
-def _last_axis(layer):
+def _last_axis(layer, last=3):
     axis = getattr(layer, "axis", -1)
     axis = list(axis) if isinstance(axis, (list, tuple)) else [axis]
-    return axis in ([-1], [3])
+    return axis in ([-1], [last])
 
 
 def _padded(state, pads):
-    (top, bottom), (left, right) = pads
+    """`pads`: one `(before, after)` per spatial axis; the state keeps the total per axis."""
+    totals = tuple(before + after for before, after in pads)
     if state[0] == "pad":
-        rows, cols = state[2]
-        return ("pad", state[1], (rows + top + bottom, cols + left + right))
-    return ("pad", state[1], (top + bottom, left + right))
+        return ("pad", state[1], tuple(t + u for t, u in zip(state[2], totals)))
+    return ("pad", state[1], totals)
 
 
 def _window(node, state):
     op = node.operation
     strides = graph.strides_of(op)
     kernel = graph.kernel_of(op)
-    rate = tuple(getattr(op, "dilation_rate", None) or (1, 1))
+    rate = tuple(getattr(op, "dilation_rate", None) or (1,) * len(kernel))
     reach = tuple((k - 1) * d for k, d in zip(kernel, rate))
     size = "x".join(str(k) for k in kernel)
     if getattr(op, "data_format", "channels_last") != "channels_last":
@@ -199,15 +213,15 @@ def _window(node, state):
         return [state], None
     if op.padding == "same":
         return None, f"'same' zero padding of a {size} window"
-    before = "x".join(str(n) for n in node.input_tensors[0].shape[1:3])
-    after = "x".join(str(n) for n in node.outputs[0].shape[1:3])
+    before = "x".join(str(n) for n in node.input_tensors[0].shape[1:-1])
+    after = "x".join(str(n) for n in node.outputs[0].shape[1:-1])
     return None, f"a stride-1 'valid' {size} window shrinks the map ({before} -> {after})"
 
 
 def _is_aligned(op):
-    if isinstance(op, AdaptivePolyphasePool2D):
+    if isinstance(op, (AdaptivePolyphasePool2D, AdaptivePolyphasePoolND)):
         return True
-    return isinstance(op, PolyphaseDownsample) and op.align is not None
+    return isinstance(op, (PolyphaseDownsample, PolyphaseDownsampleND)) and op.align is not None
 
 
 def _aligned(node, inputs):
@@ -218,11 +232,12 @@ def _aligned(node, inputs):
     state = inputs[0]
     if state[0] != "map":
         return None, "aligns a padded map"
-    if isinstance(op, PolyphaseDownsample) and op.kernel_size > 1 and op.padding != "circular":
+    if isinstance(op, (PolyphaseDownsample, PolyphaseDownsampleND)) and op.kernel_size > 1 and op.padding != "circular":
         return None, f"{op.padding} padding inside the module"
-    h, w = node.input_tensors[0].shape[1:3]
-    if any(n is not None and n % 2 for n in (h, w)):
-        return None, f"an odd map ({h}x{w}): the phase choice is not shift-consistent"
+    sizes = node.input_tensors[0].shape[1:-1]
+    strides = getattr(op, "strides", (2,) * len(sizes))  # the 2-D layers: (2, 2)
+    if any(n is not None and n % 2 and s == 2 for n, s in zip(sizes, strides)):
+        return None, f"an odd map ({'x'.join(map(str, sizes))}): the phase choice is not shift-consistent"
     grid = state[1]
     if len(inputs) > 1:  # `phase_index=` from a chooser
         phase = inputs[1]

@@ -166,10 +166,13 @@ def results_table(results):
         cells = [f"{row[k]['mean']:.1f} ± {row[k]['std']:.1f}" for k, _ in COLUMNS]
         lines.append(f"| `{method}` | {row['params']:,} | " + " | ".join(cells) + " |")
     seeds = results["config"]["seeds"]
-    wall = results["provenance"]["wall_seconds"]
+    record = results["provenance"]
+    load = record["load_average_before"], record["load_average_after"]
     lines.append("")
     lines.append(f"Mean ± std over {len(seeds)} seed(s) {list(seeds)}; {results['task']}; "
-                 f"wall time {wall / 60:.1f} min (2 shared CPU cores, under load).")
+                 f"wall time {record['wall_seconds'] / 60:.1f} min on {record['machine']['cpu_count']} CPU "
+                 f"core(s), 1-minute load average {load[0][0] if load[0] else '?'} before and "
+                 f"{load[1][0] if load[1] else '?'} after.")
     return "\n".join(lines) + "\n"
 
 
