@@ -298,7 +298,7 @@ class Method:
             raise ValueError(
                 f"Method {self.name!r} mixes the 4 phases of a stride-(2, 2) image site; layer "
                 f"'{config['name']}' has strides {config['strides']} (its module has group mixing "
-                f"only: use 'group' or 'group-aps'). Received: downsample={self.name!r}"
+                f"only: use 'group' or 'group-aps'). Received: method={self.name!r}"
             )
         if pads is not None:
             rank = len(config["strides"])

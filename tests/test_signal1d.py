@@ -51,7 +51,7 @@ def test_resnet1d_aligned_methods_are_exactly_invariant_and_the_others_are_not()
 
 
 def test_resnet1d_refuses_conv3d_and_bad_arguments():
-    with pytest.raises(ValueError, match="Received: downsample='conv3d-aps'"):
+    with pytest.raises(ValueError, match="Received: method='conv3d-aps'"):
         resnet1d("conv3d-aps")
     with pytest.raises(ValueError, match=r"Received: input_shape=\(40, 40, 1\)"):
         resnet1d(input_shape=(40, 40, 1))

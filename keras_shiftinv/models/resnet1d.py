@@ -15,7 +15,8 @@ from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.models.resnet import BN_KWARGS
 
 # The methods whose module exists in 1-D ("conv3d" mixes 4 phases of an image).
-METHODS_1D = tuple(name for name in methods.METHODS if "conv3d" not in name)
+# No conv3d module in 1-D; the low-pass methods low-pass at stride-(2, 2) image sites only.
+METHODS_1D = tuple(name for name in methods.METHODS if "conv3d" not in name and not methods.get(name).lowpass)
 
 
 def _conv(filters, kernel_size, stride, name):
@@ -61,7 +62,7 @@ def _block(x, filters, downsample, rule, padding, name):
 
 
 def resnet1d(
-    downsample="stride",
+    method="stride",
     num_classes=10,
     input_shape=(40, 1),
     filters=(32, 64, 128),
@@ -77,7 +78,7 @@ def resnet1d(
     stride 1 and every later one downsampling by 2 at its first 3-tap conv
     and its 1x1 projection shortcut (sites), then global average pooling and
     a dense head. Total stride `2 ** len(filters)`: 8 by default, so an input
-    of 40 samples ends at 5. Every site follows `methods.get(downsample)`:
+    of 40 samples ends at 5. Every site follows `methods.get(method)`:
     `"blur"` uses `BlurPool1D`, `"aps"` `AdaptivePolyphasePool1D`, `"group"` /
     `"group-aps"` `PolyphaseDownsample1D` (the `"conv3d"` methods have no 1-D
     module and are refused). With `padding="circular"` the `"aps"` and
@@ -85,14 +86,14 @@ def resnet1d(
     a signal whose length is a multiple of the total stride.
 
     Args:
-        downsample: one of `METHODS_1D` (or a `methods.Method` with group mixing).
+        method: one of `METHODS_1D` (or a `methods.Method` with group mixing).
         num_classes: int, size of the dense head.
         input_shape: `(T, C)`; `T` may be None.
         filters: channels per stage, e.g. `(32, 64, 128)`.
         stem_kernel: odd int, the stem conv's taps.
         padding: `"zeros"`, `"reflect"` or `"circular"` for every pad.
         mixing_width: `"lcm"` or `"min"` (the group module's width).
-        name: model name; defaults to `resnet1d_<downsample>`.
+        name: model name; defaults to `resnet1d_<method>`.
 
     Returns:
         A functional `keras.Model`, signals to logits (float32 head).
@@ -106,11 +107,11 @@ def resnet1d(
     True
     """
     check_channels_last("resnet1d")
-    rule = methods.get(downsample, mixing_width)
+    rule = methods.get(method, mixing_width)
     if rule.mixing == "conv3d":
         raise ValueError(
-            f"Invalid value for argument `downsample` in 1-D. Expected one of {list(METHODS_1D)} "
-            f"(the 'conv3d' mixing has no 1-D module). Received: downsample={rule.name!r}"
+            f"Invalid value for argument `method` in 1-D. Expected one of {list(METHODS_1D)} "
+            f"(the 'conv3d' mixing has no 1-D module). Received: method={rule.name!r}"
         )
     check_choice("padding", padding, PADDING_MODES)
     if len(input_shape) != 2:
