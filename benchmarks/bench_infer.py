@@ -19,6 +19,7 @@ the table.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -29,6 +30,8 @@ import numpy as np
 
 METHODS = ("stride", "group", "conv3d", "aps", "group-aps")
 RUNTIMES = ("keras", "saved_model", "litert", "onnx")
+PATHS = ("count", "fused", "factored")  # polyphase_algebra.INFERENCE_PATHS
+LEARNED = ("group", "conv3d", "group-aps", "conv3d-aps")  # the methods with PolyphaseDownsample
 
 
 def runner(runtime, model, directory):
@@ -42,6 +45,7 @@ def runner(runtime, model, directory):
     if runtime == "keras":
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        serve.get_concrete_function()  # traced now, inside the caller's `inference_path`
         return lambda x: serve(tf.constant(x)).numpy()
     if runtime == "saved_model":
         signature = tf.saved_model.load(export_saved_model(model, directory)).signatures["serve_float"]
@@ -79,8 +83,17 @@ def measure(fns, x, rounds, calls):
     return samples
 
 
+def variants(methods, paths):
+    """`[(label, method, path)]`: each learned method once per path (label `group@fused`), the others once."""
+    out = []
+    for method in methods:
+        for path in (paths if method in LEARNED else paths[:1]):
+            out.append((method if path == paths[0] else f"{method}@{path}", method, path))
+    return out
+
+
 def table(samples, methods, runtimes):
-    """Markdown rows: per runtime and method, median ms (cpu, wall) and median per-round ratio to stride."""
+    """Markdown rows: per runtime and variant label, median ms (cpu, wall) and median per-round ratio to stride."""
     lines = [
         "| runtime | variant | CPU ms | CPU / stride | wall ms | wall / stride | load (1-min) |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -132,12 +145,17 @@ def main():
     parser.add_argument("--calls", type=int, default=3, help="calls per variant per round")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--runtimes", default="keras,saved_model")
+    parser.add_argument("--paths", default=None,
+                        help="inference paths of the learned methods to compare, e.g. count,fused,factored "
+                             "(default: each runtime's own; labels of the others get @path)")
     parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
+    parser.add_argument("--note", default="", help="said beside the provenance, e.g. what else loaded the machine")
     args = parser.parse_args()
     from keras_shiftinv.methods import METHODS as ALL_METHODS  # any method; METHODS is the default set
 
     methods = parse_list(args.methods, ALL_METHODS, "methods")
     runtimes = parse_list(args.runtimes, RUNTIMES, "runtimes")
+    paths = [None] if args.paths is None else parse_list(args.paths, PATHS, "paths")
     if "stride" not in methods:
         methods = ["stride", *methods]
     if args.rounds < 10:
@@ -146,27 +164,44 @@ def main():
     from keras_shiftinv import provenance
 
     stamp = provenance.start()
-    import keras
-
-    import keras_shiftinv as ks
-
     rng = np.random.default_rng(0)
     x = rng.normal(size=(args.batch, args.image_size, args.image_size, 3)).astype("float32")
-    fns = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in methods:
-            keras.utils.set_random_seed(0)
-            padding = "circular" if ks.methods.get(method).chooses_phase else "zeros"
-            model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
-                                input_shape=(args.image_size, args.image_size, 3))
-            for runtime in runtimes:
-                fns[runtime, method] = runner(runtime, model, os.path.join(tmp, method, runtime))
+        fns, labels = build_runners(methods, runtimes, paths, args, tmp)
         samples = measure(fns, x, args.rounds, args.calls)
-    text, summary = table(samples, methods, runtimes)
+    text, summary = table(samples, labels, runtimes)
     record = provenance.finish(stamp)
     head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, "
             f"{args.num_classes} classes, CPU, float32; {args.rounds} interleaved rounds of {args.calls} calls; "
             f"medians; load average {record['load_average_before']} before, {record['load_average_after']} after")
+    write_report(args, head, text, summary, record)
+    return 0
+
+
+def build_runners(methods, runtimes, paths, args, tmp):
+    """`({(runtime, label): fn}, labels)`: every variant built once (seed 0) and served by each runtime."""
+    import keras
+
+    import keras_shiftinv as ks
+    from keras_shiftinv.layers.polyphase_algebra import inference_path
+
+    fns = {}
+    for label, method, path in variants(methods, paths):
+        keras.utils.set_random_seed(0)
+        padding = "circular" if ks.methods.get(method).chooses_phase else "zeros"
+        model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
+                            input_shape=(args.image_size, args.image_size, 3))
+        for runtime in runtimes:
+            with contextlib.nullcontext() if path is None else inference_path(path):
+                fns[runtime, label] = runner(runtime, model, os.path.join(tmp, label, runtime))
+    return fns, [label for label, _, _ in variants(methods, paths)]
+
+
+def write_report(args, head, text, summary, record):
+    """The table to `args.output`, settings + results + provenance to `<stem>.json`; `--note` in both."""
+    if args.note:
+        head += f"; note: {args.note}"
+        record = {**record, "note": args.note}
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     stem = os.path.splitext(args.output)[0]
     write_whole(args.output, head + "\n\n" + text + "\n")
@@ -174,7 +209,6 @@ def main():
                                            indent=1, default=float))
     print(head)
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

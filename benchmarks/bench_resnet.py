@@ -65,7 +65,8 @@ def main():
         train = measure(model, x, y, args.steps, train=True)
         infer = measure(model, x, y, args.steps, train=False)
         results[name] = (train, infer)
-        print(f"  measured {name}: train {train:.1f} img/s, infer {infer:.1f} img/s", flush=True)
+        ratio = train / results["stride"][0]  # stride is measured first: a run cut short keeps its ratios
+        print(f"  measured {name}: train {train:.1f} img/s ({ratio:.2f}x stride), infer {infer:.1f} img/s", flush=True)
     base_train, base_infer = results["stride"]
     print(f"\n{'variant':<12}{'train img/s':>13}{'ratio':>8}{'infer img/s':>13}{'ratio':>8}  target")
     for name, (train, infer) in results.items():

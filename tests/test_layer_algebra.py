@@ -10,6 +10,7 @@ from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import PolyphaseUpsample2D
 from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers._utils import rolled_by_phase
+from keras_shiftinv.layers.polyphase_downsample import folded_kernels
 
 
 def test_fusing_pays_matches_hand_counted_multiplies():
@@ -83,3 +84,59 @@ def test_aligned_upsample_converts_to_litert_builtins_and_matches(tmp_path):
     x = np.random.default_rng(2).normal(size=(3, 8, 8, 3)).astype("float32")
     (got,) = runner(x=x).values()
     np.testing.assert_allclose(got, np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_folded_kernels_change_inference_only_and_end_with_the_block():
+    model = keras.Sequential([keras.Input((8, 8, 3)), PolyphaseDownsample(4, use_bias=True)])
+    layer = model.layers[-1]
+    layer.set_weights([np.random.default_rng(i).normal(size=w.shape).astype("float32")
+                       for i, w in enumerate(layer.get_weights())])
+    x = tf.constant(np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype("float32"))
+    before = np.asarray(model(x))
+    with folded_kernels(model):
+        folded = np.asarray(model(x))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=True) ** 2)
+        grad = tape.gradient(loss, layer.mixing_kernel.value)
+        layer.set_weights([w * 2 for w in layer.get_weights()])
+        stale = np.asarray(model(x))  # the constants were folded on entry
+    np.testing.assert_allclose(folded, before, rtol=1e-5, atol=1e-5)
+    assert grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0  # training still reads the weights
+    np.testing.assert_allclose(stale, before, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(np.asarray(model(x)), before)  # after the block: the new weights
+
+
+def _onnx_ops(model, tmp_path):
+    import onnx
+
+    from keras_shiftinv.export import export_onnx
+
+    def walk(graph):
+        for node in graph.node:
+            yield node.op_type
+            for attribute in node.attribute:
+                yield from walk(attribute.g)
+
+    return set(walk(onnx.load(export_onnx(model, tmp_path / "onnx")).graph))
+
+
+def _litert_ops(model, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_shiftinv.export import export_litert
+
+    return {op["op_name"] for op in Interpreter(model_path=export_litert(model, tmp_path / "litert"))._get_ops_details()}
+
+
+@pytest.mark.slow
+def test_exports_run_one_constant_convolution_per_module_and_gather_the_phase(tmp_path):
+    import keras_shiftinv as ks
+
+    group = ks.resnet18("group", num_classes=4, input_shape=(32, 32, 3), width=0.125)
+    aligned = ks.resnet18("group-aps", num_classes=4, input_shape=(32, 32, 3), width=0.125, padding="circular")
+    lite = _litert_ops(group, tmp_path / "group")
+    assert "CONV_2D" in lite and not lite & {"BATCH_MATMUL", "DEPTHWISE_CONV_2D", "IF", "SUM"}, lite
+    onnx_ops = _onnx_ops(group, tmp_path / "group")
+    assert "Conv" in onnx_ops and not onnx_ops & {"If", "Einsum"}, onnx_ops
+    aligned_ops = _onnx_ops(aligned, tmp_path / "aligned")
+    assert "Gather" in aligned_ops and not aligned_ops & {"If", "Einsum", "Roll", "OneHot"}, aligned_ops

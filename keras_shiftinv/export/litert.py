@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from keras_shiftinv.export.publish import publish
+from keras_shiftinv.layers.polyphase_downsample import folded_kernels
 from keras_shiftinv.export.saved_model import classify
 from keras_shiftinv.export.spec import ServingSpec
 
@@ -60,8 +61,9 @@ def export_litert(model, export_dir, version=1, *, class_names=None, preprocessi
         saved = os.path.join(tmp_dir, "saved_model")
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint(SIGNATURE, fn, signature)
-        archive.write_out(saved, verbose=False)
+        with folded_kernels(model):  # constant kernels: the converter does not fold the composition
+            archive.add_endpoint(SIGNATURE, fn, signature)
+            archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SIGNATURE])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         flatbuffer = converter.convert()

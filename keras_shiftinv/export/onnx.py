@@ -6,6 +6,7 @@ import os
 from keras_shiftinv.export.litert import float_endpoint
 from keras_shiftinv.export.publish import publish
 from keras_shiftinv.export.spec import ServingSpec
+from keras_shiftinv.layers.polyphase_downsample import folded_kernels
 
 FILENAME = "model.onnx"
 OPSET = 17
@@ -41,7 +42,8 @@ def export_onnx(model, export_dir, version=1, *, class_names=None, preprocessing
     function = tf.function(fn, input_signature=signature)
 
     def write(tmp_dir):
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
+        with folded_kernels(model):  # constant kernels, one static path: no per-call composition, no `If`
+            proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
         name_outputs(proto, function.get_concrete_function())
         properties = {"class_names": json.dumps(list(spec.class_names)), "preprocessing": spec.preprocessing,
                       "image_size": str(spec.image_size)}

@@ -9,6 +9,7 @@ stacks, channel `p*C + c` (`ops.space_to_depth(x, 2)`); docs/design.md,
 "The module", says what the module computes.
 """
 
+import contextlib
 import math
 
 from keras import ops
@@ -29,6 +30,35 @@ TRAINING_COMPOSE_PASSES = 3
 # At inference, the grouped path's multiplies cost this many dense-conv multiplies (TF on CPU,
 # measured per module: docs/guide-speed.md, "Inference").
 INFERENCE_GROUP_WEIGHT = 6
+
+# How `fusing_pays` chooses at inference: "count" (the cost rule above), or one path for every
+# site: "fused" (one folded kernel) or "factored" (mixing, then merge). Set while tracing by
+# `inference_path`; either path computes the same function.
+INFERENCE_PATHS = ("count", "fused", "factored")
+_inference_path = ["count"]
+
+
+@contextlib.contextmanager
+def inference_path(path):
+    """Within the block, layers traced at inference take `path` (one of `INFERENCE_PATHS`).
+
+    The choice is made when a graph is traced (static batch) or baked into it
+    (dynamic batch), so wrap the tracing: an export, a `tf.function`'s first
+    call. Training calls keep the cost rule.
+
+    Example:
+    >>> with inference_path("factored"):
+    ...     fusing_pays("group", 10**6, 3, 16, 32, 32)
+    False
+    """
+    if path not in INFERENCE_PATHS:
+        raise ValueError(f"Invalid value for argument `path`. Expected one of {list(INFERENCE_PATHS)}. "
+                         f"Received: path={path!r}")
+    _inference_path.append(path)
+    try:
+        yield
+    finally:
+        _inference_path.pop()
 
 
 def group_width(channels, filters, mixing_width="lcm", name="polyphase_downsample"):
@@ -64,24 +94,31 @@ def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=
     per output pixel; the grouped path also pays `INTERMEDIATE_VALUE_COST` per
     intermediate value, and at inference its multiplies weigh
     `INFERENCE_GROUP_WEIGHT` dense-conv multiplies. `pixels` may be a tensor
-    (dynamic batch); then so is the answer. `mixed` is the grouped width
-    (ignored for `"conv3d"`). Either path computes the same function.
+    (dynamic batch); then so is the answer, unless no batch size changes it
+    (a Python bool then). `mixed` is the grouped width (ignored for
+    `"conv3d"`). Inside `inference_path("fused")` / `("factored")` the
+    inference answer is that path. Either path computes the same function.
 
     Example:
     >>> fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32), fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32, training=True)
     (True, False)
     """
+    if not training and _inference_path[-1] != "count":
+        return _inference_path[-1] == "fused"
     k, c, f = kernel_size, channels, filters
     fused = 4 * c * f * k * k
+    passes = TRAINING_COMPOSE_PASSES if training else 1
     if mixing == "group":
         unfused = 4 * mixed * k * k + mixed * f + INTERMEDIATE_VALUE_COST * 4 * mixed
         compose = 4 * k * k * mixed * f
         if not training:
-            return pixels * (INFERENCE_GROUP_WEIGHT * unfused - fused) >= compose
+            unfused = INFERENCE_GROUP_WEIGHT * unfused
     else:
         unfused = 6 * c * f * k * k + 2 * f * f  # 2 phase windows x 3 phases, then the merge
         compose = 6 * k * k * c * f * f
-    return pixels * (unfused - fused) >= (TRAINING_COMPOSE_PASSES if training else 1) * compose
+    if unfused <= fused:
+        return False  # no batch pays for the fold: decided without the batch size
+    return pixels * (unfused - fused) >= passes * compose
 
 
 def same_pad(x, kernel_size, padding):

@@ -1,4 +1,7 @@
+import contextlib
+
 import keras
+import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers import polyphase_algebra as algebra
@@ -155,6 +158,7 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self._folded = None  # (kernel, bias) as numpy while inside `folded_kernels`
 
     def build(self, input_shape):
         channels = check_image_shape(self.__class__.__name__, input_shape)
@@ -199,10 +203,11 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
         pixels = b * h * w
         # Decided once per traced shape (static), else in the graph; training=None is inference.
         fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels)
-        if isinstance(pixels, int):
-            y = self._fused(x) if fuse else self._unfused(x)
+        folded = None if training else self._folded  # constants from `folded_kernels`, inference only
+        if isinstance(fuse, (bool, np.bool_)):
+            y = self._fused(x, folded) if fuse else self._unfused(x)
         else:
-            y = ops.cond(fuse, lambda: self._fused(x), lambda: self._unfused(x))
+            y = ops.cond(fuse, lambda: self._fused(x, folded), lambda: self._unfused(x))
         return (y, phase_index) if self.return_index else y
 
     def _fusing_pays(self, pixels, training=False):
@@ -215,8 +220,10 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
     def _biases(self):
         return (self.mixing_bias, self.merge_bias) if self.use_bias else (None, None)
 
-    def _fused(self, x):
-        kernel, bias = self.fused_kernel(x.dtype)
+    def _fused(self, x, folded=None):
+        kernel, bias = self.fused_kernel(x.dtype) if folded is None else folded
+        kernel = ops.cast(kernel, x.dtype)
+        bias = None if bias is None else ops.cast(bias, x.dtype)
         y = ops.conv(algebra.same_pad(x, self.kernel_size, self.padding), kernel, padding="valid")
         return y if bias is None else y + bias
 
@@ -266,3 +273,42 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
             }
         )
         return config
+
+
+@contextlib.contextmanager
+def folded_kernels(model):
+    """Within the block, every `PolyphaseDownsample` in `model` runs at inference as one convolution
+    whose kernel is folded now, from the current weights, into constants.
+
+    For exporters that do not fold the kernel composition themselves: the
+    LiteRT converter leaves it as ops that run on every call and feed a
+    convolution with computed (not constant) weights, which XNNPACK does not
+    take (docs/guide-speed.md, "Inference"). Wrap the tracing (the export);
+    training calls inside the block are unchanged. The function is the same
+    (the same composition, done once in float32).
+
+    Example:
+    >>> model = keras.Sequential([keras.Input((8, 8, 3)), PolyphaseDownsample(4)])
+    >>> x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    >>> with folded_kernels(model):
+    ...     folded = ops.convert_to_numpy(model(x))
+    >>> bool(np.allclose(folded, ops.convert_to_numpy(model(x)), atol=1e-5))
+    True
+    """
+    layers = [layer for layer in _all_layers(model) if isinstance(layer, PolyphaseDownsample)]
+    for layer in layers:
+        kernel, bias = layer.fused_kernel("float32")
+        layer._folded = (ops.convert_to_numpy(kernel), None if bias is None else ops.convert_to_numpy(bias))
+    try:
+        with algebra.inference_path("fused"):
+            yield
+    finally:
+        for layer in layers:
+            layer._folded = None
+
+
+def _all_layers(layer):
+    """`layer` and every layer inside it, depth first."""
+    yield layer
+    for inner in getattr(layer, "layers", []):
+        yield from _all_layers(inner)
