@@ -126,3 +126,23 @@ def perturb(model, seed=0):
         for w in model.weights
     ])
     return model
+
+
+def small_residual_net(method, **convert_kwargs):
+    """resnet18's layers in a fraction of its ops: a stride-2 stem with BN and one stride-2 block whose
+    1x1 shortcut takes the main path's downsampling, converted to `method` (`keras_shiftinv.convert`,
+    given `convert_kwargs`). Keras's own initial weights. Returns `(model, report)`; 3 sites replaced."""
+    import keras
+
+    import keras_shiftinv as ks
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    y = keras.layers.ReLU()(keras.layers.Conv2D(16, 3, strides=2, padding="same")(x))
+    y = keras.layers.BatchNormalization()(keras.layers.Conv2D(16, 3, padding="same")(y))
+    x = keras.layers.Add()([y, keras.layers.Conv2D(16, 1, strides=2)(x)])
+    outputs = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x))
+    model, report = ks.convert(keras.Model(inputs, outputs), method, **convert_kwargs)
+    assert report.counts()["replaced"] == 3, str(report)
+    return model, report

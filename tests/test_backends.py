@@ -21,6 +21,7 @@ import pytest
 
 import keras_shiftinv as ks
 import reference
+from helpers import small_residual_net
 from keras_shiftinv import metrics
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
@@ -331,18 +332,20 @@ both = pytest.mark.skipif(not (HAS_JAX and HAS_TF), reason="needs TensorFlow and
 @both
 @pytest.mark.skipif(keras.config.backend() != "tensorflow", reason="this process must run TensorFlow")
 def test_keras_file_moves_between_tensorflow_and_jax_with_equal_logits(tmp_path):
-    x = rand(3, 32, 32, 3, seed=11)
+    x = 4 * rand(3, 32, 32, 3, seed=11)  # logits of order 1 from the small net's initial weights
     np.save(tmp_path / "x.npy", x)
     methods = ["conv3d-aps", "blur"]
     for i, method in enumerate(methods):  # saved on TF (this process); Keras's own initial weights
         keras.utils.set_random_seed(i)
-        model = ks.resnet18(method, num_classes=4, input_shape=(32, 32, 3), width=0.125)
+        model, _ = small_residual_net(method)  # resnet18's layers, fewer ops for JAX to run one by one
         save_model(model, str(tmp_path / f"tf-{method}.keras"))
         np.save(tmp_path / f"tf-{method}.npy", np.asarray(model(x)))
     out = run_python(f"""
+        import sys
         import numpy as np, keras
-        import keras_shiftinv as ks
         from keras_shiftinv.saving import load_model, save_model
+        sys.path.insert(0, {os.path.join(ROOT, "tests")!r})
+        from helpers import small_residual_net
         assert keras.config.backend() == "jax"
         d = {str(tmp_path)!r}
         x = np.load(d + "/x.npy")
@@ -350,7 +353,7 @@ def test_keras_file_moves_between_tensorflow_and_jax_with_equal_logits(tmp_path)
             logits = np.asarray(load_model(f"{{d}}/tf-{{method}}.keras")(x))
             print(method, float(np.abs(logits - np.load(f"{{d}}/tf-{{method}}.npy")).max()))
             keras.utils.set_random_seed(100 + i)
-            model = ks.resnet18(method, num_classes=4, input_shape=(32, 32, 3), width=0.125)
+            model, _ = small_residual_net(method)
             save_model(model, f"{{d}}/jax-{{method}}.keras")
             np.save(f"{{d}}/jax-{{method}}.npy", np.asarray(model(x)))
     """, {"KERAS_BACKEND": "jax"})

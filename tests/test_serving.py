@@ -17,6 +17,7 @@ from PIL import Image
 import keras_shiftinv as ks
 from helpers import error_lines
 from helpers import shiftinv
+from helpers import small_residual_net
 from keras_shiftinv import data
 from keras_shiftinv.cli import main
 from keras_shiftinv.data.fashion_mnist import CLASS_NAMES as FASHION_MNIST_NAMES
@@ -226,23 +227,11 @@ def assert_runtime_matches_keras(model, fmt, tmp_path):
                         "signature": "serve_float"}
 
 
-def residual_group_aps():
-    """A small residual net converted to group-aps with circular padding: a stride-2 stem and one
-    stride-2 block whose 1x1 shortcut takes the main path's phase, as in resnet18 (all of it with -m slow)."""
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.ReLU()(keras.layers.Conv2D(8, 3, strides=2, padding="same")(inputs))
-    y = keras.layers.ReLU()(keras.layers.Conv2D(16, 3, strides=2, padding="same")(x))
-    y = keras.layers.Conv2D(16, 3, padding="same")(y)
-    x = keras.layers.Add()([y, keras.layers.Conv2D(16, 1, strides=2)(x)])
-    outputs = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x))
-    converted, report = ks.convert(keras.Model(inputs, outputs), "group-aps", padding="circular")
-    assert report.counts()["replaced"] == 3 and report.circular_invariant is True, str(report)
-    return converted
-
-
 def test_litert_and_onnx_group_aps_match_keras(tmp_path):
-    """The hardest variant (max-norm phase choice, circular padding) in both runtimes."""
-    model = residual_group_aps()
+    """The hardest variant (max-norm phase choice, circular padding) in both runtimes, on resnet18's
+    layers in a small residual net (resnet18 itself, and every variant, with -m slow)."""
+    model, report = small_residual_net("group-aps", padding="circular")
+    assert report.circular_invariant is True, str(report)
     for fmt in ("litert", "onnx"):
         assert_runtime_matches_keras(model, fmt, tmp_path)
 
