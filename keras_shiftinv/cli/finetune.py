@@ -23,6 +23,8 @@ def add_parser(sub):
     p.add_argument("--distill-learning-rate", type=float, default=1e-4)
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo methods (and runs) whose stored results were made with other settings")
     p.set_defaults(func=run)
 
 
@@ -47,5 +49,5 @@ def run(args):
     )
     if args.methods:
         config.methods = tuple(args.methods)
-    run_finetune(args.out, config)
+    run_finetune(args.out, config, overwrite=args.overwrite)
     print(f"results: {os.path.join(args.out, 'results.md')}")
