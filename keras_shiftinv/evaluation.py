@@ -5,7 +5,6 @@ the protocol) is checked before the first metric is computed; the reports are
 written atomically at the end (docs/design.md, "Metrics").
 """
 
-import json
 import os
 
 from keras_shiftinv import data
@@ -17,6 +16,7 @@ from keras_shiftinv.saving import atomic_write
 from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import read_metadata
+from keras_shiftinv.saving import write_json
 
 
 def protocol_for(dataset, crop_size, side, max_shift=None, passes=None):
@@ -58,7 +58,7 @@ def protocol_for(dataset, crop_size, side, max_shift=None, passes=None):
     if max_shift is None:
         max_shift = max(1, round(base["max_shift"] * scale))
     if not 0 <= max_shift <= crop_size:
-        raise UsageError(f"--max-shift must be between 0 and the crop size {crop_size}. Received: {max_shift}")
+        raise UsageError(f"`max_shift` must be between 0 and the crop size {crop_size}. Received: max_shift={max_shift}")
     positions = max(2, min(round(base["positions"] * scale), 2 * (side - crop_size)))
     return {"crop_size": crop_size, "max_shift": max_shift, "positions": positions,
             "passes": base["passes"] if passes is None else passes}
@@ -71,14 +71,14 @@ def check_out_dir(out):
     """
     path = os.path.abspath(out)
     if os.path.exists(path) and not os.path.isdir(path):
-        raise UsageError(f"--out must be a folder; {out} is a file")
+        raise UsageError(f"`out` must be a folder; {out} is a file")
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise UsageError(f"--out {out} cannot be created: {existing} is a file")
+        raise UsageError(f"`out={out}` cannot be created: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out} is not writable ({existing} is read-only for this user)")
+        raise UsageError(f"`out={out}` is not writable ({existing} is read-only for this user)")
 
 
 def check_classes(name, model, metadata, info):
@@ -147,12 +147,12 @@ def evaluate_models(
     metadata = {name: read_metadata(p) for name, p in zip(names, model_paths)}
     sizes = {m.input_shape[1] or metadata[n].get("image_size") for n, m in models.items()}
     if crop_size is None and (len(sizes) > 1 or None in sizes):
-        raise UsageError("the models' input sizes differ or are not fixed; pass --crop-size")
+        raise UsageError("the models' input sizes differ or are not fixed; pass `crop_size`")
     crop = crop_size or sizes.pop()
     if dataset is None:
         trained_on = {metadata[n].get("dataset", data.DEFAULT_DATASET) for n in models}
         if len(trained_on) > 1:
-            raise UsageError(f"the models were trained on different datasets {sorted(trained_on)}; pass --dataset")
+            raise UsageError(f"the models were trained on different datasets {sorted(trained_on)}; pass `dataset`")
         dataset = trained_on.pop()
     where = {"data_dir": data_dir, "manual_dir": manual_dir}
     info = data.describe(dataset, "validation", image_size=crop, max_examples=max_examples, **where)
@@ -183,7 +183,7 @@ def write_reports(out, summary, curves):
     os.makedirs(out, exist_ok=True)
     rows = summary["models"]
     table = report.markdown_table(rows)
-    atomic_write_text(os.path.join(out, "report.json"), json.dumps(summary, indent=2))
+    write_json(os.path.join(out, "report.json"), summary)
     atomic_write_text(os.path.join(out, "report.md"), table)
     atomic_write(os.path.join(out, "stability_curves.png"), lambda tmp: report.plot_stability(curves, tmp))
     atomic_write(os.path.join(out, "consistency_vs_accuracy.png"),

@@ -1,7 +1,4 @@
-"""Reports of the metrics: JSON, a Markdown table and PNG plots."""
-
-import json
-import os
+"""Reports of the metrics: a Markdown table and PNG plots (JSON: `saving.write_json`)."""
 
 import matplotlib
 
@@ -25,17 +22,26 @@ COLUMNS = [
 
 
 def cell(value, fmt):
-    """`mean ± std` for a {"mean", "std"} cell, the formatted number otherwise."""
+    """`mean ± std` for a {"mean", "std"} cell, the formatted number otherwise; `fmt(value)` for a function."""
+    if callable(fmt):
+        return fmt(value)
     if isinstance(value, dict):
         text = fmt.format(value["mean"])
         return text if len(value.get("values", [])) < 2 else f"{text} ± {fmt.format(value['std'])}"
     return fmt.format(value)
 
 
-def markdown_table(rows, extra_columns=()):
-    """rows: {name: {metric: number or {"mean", "std", "values"}}}."""
-    columns = list(COLUMNS) + list(extra_columns)
-    lines = ["| Model | " + " | ".join(c[1] for c in columns) + " |"]
+def markdown_table(rows, extra_columns=(), columns=COLUMNS, first="Model"):
+    """rows: {name: {metric: number or {"mean", "std", "values"}}}.
+
+    Args:
+        rows: one row per name (a model, a method), in order.
+        extra_columns: `(key, title, fmt)` columns after `columns`.
+        columns: `(key, title, fmt)`; `fmt` is a format string or a function of the cell's value.
+        first: the title of the names' column.
+    """
+    columns = list(columns) + list(extra_columns)
+    lines = [f"| {first} | " + " | ".join(c[1] for c in columns) + " |"]
     lines.append("|---|" + "---:|" * len(columns))
     for name, metrics in rows.items():
         lines.append(f"| {name} | " + " | ".join(cell(metrics[c[0]], c[2]) for c in columns) + " |")
@@ -75,9 +81,3 @@ def plot_consistency_vs_accuracy(rows, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
-
-def write_json(obj, path):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)

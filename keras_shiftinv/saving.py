@@ -65,6 +65,18 @@ def atomic_write_text(path, text):
     return atomic_write(path, write)
 
 
+def write_json(path, obj, indent=2):
+    """Writes `obj` as JSON (and a final newline) atomically: fsync, then rename; the package's one JSON writer.
+
+    Example:
+    >>> path = write_json(os.path.join(tmp_dir, "r.json"), {"method": "aps"})
+    >>> with open(path) as f:
+    ...     json.load(f)
+    {'method': 'aps'}
+    """
+    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
 def save_model(model, path, metadata=None):
     """Saves `model` to the `.keras` file `path` atomically, with `metadata`.
 

@@ -55,3 +55,29 @@ def test_shiftinv_verbose_leaves_tensorflow_logging_alone():
         runs[verbose] = (done.stdout.split(), done.stderr)
     assert runs[""] == (["3", "True"], "")
     assert runs["1"][0][0] != "3" and runs["1"][0][1] == "True"  # TensorFlow's own default, not ours
+
+
+def test_library_errors_name_python_arguments_and_the_cli_line_names_the_flags(tmp_path, capsys):
+    """The same mistakes: from Python the error names the argument; `shiftinv` prints the flag, exit 2."""
+    from keras_shiftinv import data
+    from keras_shiftinv.cli import main
+    from keras_shiftinv.errors import UsageError
+    from keras_shiftinv.training.run_dir import RunDir
+
+    with pytest.raises(UsageError, match=r"^dataset 'folder' needs `data_dir=DIR` \(DIR/train/<class>/<image>"):
+        data.describe("folder", "train")
+    assert main(["train", "--dataset", "folder", "--model-dir", str(tmp_path / "new")]) == 2
+    assert capsys.readouterr().err == ("shiftinv train: error: dataset 'folder' needs --data-dir DIR "
+                                       "(DIR/train/<class>/<image>, optional DIR/val)\n")
+    run = tmp_path / "run"
+    RunDir(run).write_config({"method": "group"})  # a run dir of other settings
+    with pytest.raises(UsageError, match=r"pick another `model_dir`, or pass `overwrite=True`$"):
+        RunDir(run).decide({"method": "aps"}, overwrite=False)
+    args = ["train", "--dataset", "fashion_mnist", "--max-train-examples", "64", "--batch-size", "32",
+            "--model-dir", str(run)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"shiftinv train: error: {run} holds a run with other settings (")
+    assert err.endswith("pick another --model-dir, or pass --overwrite\n") and "`" not in err
+    assert main([*args[:-4], "--batch-size", "512", "--model-dir", str(tmp_path / "other")]) == 2
+    assert capsys.readouterr().err.startswith("shiftinv train: error: --batch-size 512 is larger than the 64 ")

@@ -322,3 +322,17 @@ def test_finetune_command_end_to_end(tmp_path):
     assert all(row[s]["worst_case_accuracy"] <= row[s]["top1"] for s in ("before", "converted", "finetuned"))
     assert row["before"] == results["methods"]["aps"]["before"]
     assert (out / "aps" / "finetuned.keras").exists() and "aps" in (out / "results.md").read_text()
+    # A rerun resumes: the finished method's record is reused, nothing retrained or rewritten.
+    from keras_shiftinv.cli import main
+
+    record = out / "aps" / "record.json"
+    assert json.loads(record.read_text())["row"] == row
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "aps").rglob("*") if p.is_file()}
+    args = ["finetune", "--out", str(out), "--train-examples", "256", "--eval-examples", "100",
+            "--base-epochs", "1", "--epochs", "1", "--methods", "aps"]
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "aps").rglob("*") if p.is_file()} == stamps
+    assert json.loads((out / "results.json").read_text())["methods"]["aps"] == row
+    # Other settings: refused in one line naming the flag, nothing written.
+    assert main([*args, "--finetune-learning-rate", "0.01"]) == 2
+    assert {p: p.stat().st_mtime_ns for p in (out / "aps").rglob("*") if p.is_file()} == stamps

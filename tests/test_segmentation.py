@@ -231,7 +231,8 @@ def test_segment_command_end_to_end_resumes_and_never_overwrites(tmp_path, capsy
     assert main(_segment_args(out, methods, ["--epochs", "2"])) == 2
     stderr = capsys.readouterr().err
     err = error_lines(stderr)
-    assert len(err) == 1 and "holds scores made with other settings; pass --overwrite" in err[0], stderr
+    assert len(err) == 1 and "holds results made with other settings; pass --overwrite" in err[0], stderr
+    assert "or choose another --out (epochs: 1 -> 2)" in err[0] and "overwrite=True" not in err[0]
     assert stride_model.stat().st_mtime_ns == stride_mtime
     assert json.loads((out / "results.json").read_text()) == second
     assert main(_segment_args(out, ["stride"], ["--epochs", "2", "--overwrite"])) == 0

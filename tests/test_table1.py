@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import re
@@ -5,6 +6,7 @@ import re
 import pytest
 
 from keras_shiftinv.cli import main
+from keras_shiftinv.errors import UsageError
 from keras_shiftinv.methods import METHODS
 from keras_shiftinv.experiments.table1 import METRICS
 from keras_shiftinv.experiments.table1 import Table1Config
@@ -98,11 +100,14 @@ def test_table1_same_seed_same_numbers_and_reruns_skip_finished_pairs(tmp_path, 
     for metric in METRICS:
         assert first[metric]["values"] == second[metric]["values"], metric
     pair = tmp_path / "a" / "models" / "group" / "seed0"
-    # Files of an older version name the method `model` (scores.json's train settings, config.json).
-    for name, where in (("scores.json", lambda d: d["evaluation"]["train"]), ("config.json", lambda d: d)):
+    # Files of an older version name the method `model` (scores.json's train settings, config.json),
+    # and scores.json's settings `evaluation`.
+    for name, where in (("scores.json", lambda d: d["settings"]["train"]), ("config.json", lambda d: d)):
         stored = json.loads((pair / name).read_text())
         assert where(stored)["method"] == "group" and "model" not in where(stored)
         where(stored)["model"] = where(stored).pop("method")
+        if name == "scores.json":
+            stored = {"evaluation": stored.pop("settings"), **stored}
         (pair / name).write_text(json.dumps(stored))
     stamps = {p: p.stat().st_mtime_ns for p in pair.rglob("*") if p.is_file()}
     # A rerun (as after a kill once the pair was scored) reuses the stored scores, trains nothing;
@@ -119,6 +124,14 @@ def test_table1_same_seed_same_numbers_and_reruns_skip_finished_pairs(tmp_path, 
     assert "already finished" in capsys.readouterr().out
     for metric in METRICS + ("params",):
         assert first[metric] == again[metric] == rescored[metric], metric
+    # Other settings (here the scoring's): refused in one line naming `overwrite=True`; with it, rescored.
+    other = dataclasses.replace(config, stability_images=4)
+    with pytest.raises(UsageError, match=r"scores.json holds results made with other settings; pass "
+                                         r"`overwrite=True` .*\(stability_images: 8 -> 4\)$"):
+        run_table1(str(tmp_path / "a"), other, verbose=0)
+    redone = run_table1(str(tmp_path / "a"), other, verbose=0, overwrite=True)["methods"]["group"]
+    assert redone["top1"] == first["top1"] and redone["params"] == first["params"]  # the same model
+    assert json.loads((pair / "scores.json").read_text())["settings"]["stability_images"] == 4
     # A table1 model loads in a fresh process after only `import keras_shiftinv`.
     loaded = fresh_process.load([pair / "final.keras"])
     assert loaded[str(pair / "final.keras")]["params"] == first["params"]
@@ -147,7 +160,7 @@ def test_pairs_run_seed_major_and_seeds_are_summarised_per_method(tmp_path, monk
 
     order = []
 
-    def fake_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None):
+    def fake_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None, overwrite=False):
         order.append((name, seed))
         value = 10.0 * seed + METHODS.index(name)
         return {**{m: value for m in METRICS + ("train_images_per_second", "train_seconds")},

@@ -304,6 +304,52 @@ def test_two_worker_processes_train_together(tmp_path, fresh_process):
     assert loaded[str(d / "final.keras")]["digest"] == loaded[str(d / "last.keras")]["digest"] == digest
 
 
+def test_the_public_recipe_parts_are_the_recipe_by_hand():
+    """`keras_shiftinv.training` gives the recipe's optimizer, schedule and loss (numbers by hand)."""
+    import numpy as np
+
+    from keras_shiftinv import training
+
+    config = training.TrainConfig(dataset="fashion_mnist", learning_rate=0.5, batch_size=64).validate()
+    peak = 0.5 * 64 / 128
+    schedule = training.schedule(config, total_steps=100)  # warm-up over 25 steps, then a half cosine
+    expected = {0: peak / 25, 25: peak, 100: peak / 1e4,
+                50: peak / 1e4 + (peak - peak / 1e4) * 0.5 * (1 + np.cos(np.pi * 25 / 75))}
+    for step, rate in expected.items():
+        assert float(schedule(step)) == pytest.approx(rate, rel=1e-5), step
+    sgd = training.optimizer(config, total_steps=100)
+    assert isinstance(sgd, keras.optimizers.SGD)
+    assert (sgd.momentum, sgd.weight_decay) == (0.9, 5e-5)
+    assert float(sgd.learning_rate) == pytest.approx(peak / 25)  # the schedule at step 0
+    logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]], "float32")
+    labels = np.array([0, 1])
+    log_softmax = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    per_example = -log_softmax[np.arange(2), labels]
+    assert float(training.loss()(labels, logits)) == pytest.approx(per_example.mean(), rel=1e-6)
+    np.testing.assert_allclose(training.loss(reduction=None)(labels, logits), per_example, rtol=1e-6)
+
+
+def test_experiments_and_the_multi_worker_loop_use_only_the_public_face_of_training():
+    """One seam: the experiments import `keras_shiftinv.training` and its `__all__`, nothing deeper."""
+    import ast
+
+    import keras_shiftinv
+    from keras_shiftinv import training
+
+    root = os.path.dirname(keras_shiftinv.__file__)
+    for name in ("finetune", "segment", "table1"):
+        tree = ast.parse(open(os.path.join(root, "experiments", f"{name}.py"), encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module.startswith("keras_shiftinv.training"):
+                assert node.module == "keras_shiftinv.training", (name, node.module)
+                assert {a.name for a in node.names} <= set(training.__all__), (name, node.module)
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "training":
+                assert node.attr in training.__all__, (name, node.attr)
+    tree = ast.parse(open(os.path.join(root, "training", "multi_worker.py"), encoding="utf-8").read())
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "keras_shiftinv.training.fit" not in modules  # its loss and rate come from the recipe
+
+
 def test_the_old_flag_model_is_a_hidden_alias_of_method(capsys):
     from keras_shiftinv.cli import build_parser
 

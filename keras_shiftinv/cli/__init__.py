@@ -15,6 +15,7 @@ from keras_shiftinv.cli import predict
 from keras_shiftinv.cli import segment
 from keras_shiftinv.cli import table1
 from keras_shiftinv.cli import train
+from keras_shiftinv.cli._errors import as_flags
 from keras_shiftinv.cli._errors import os_error_line
 from keras_shiftinv.cli._errors import print_os_error
 from keras_shiftinv.errors import UsageError
@@ -45,7 +46,7 @@ def main(argv=None):
     try:
         args.func(args)
     except UsageError as e:
-        print(f"shiftinv {args.command}: error: {e}", file=sys.stderr)
+        print(f"shiftinv {args.command}: error: {as_flags(e)}", file=sys.stderr)  # Python arguments as flags
         return 2
     except Exception as e:  # disk full, read-only, no permission: one line (cli/_errors.py)
         line = os_error_line(e)

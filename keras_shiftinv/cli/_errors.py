@@ -1,7 +1,49 @@
-"""Operating-system errors (disk full, read-only, no permission) as one line of the `shiftinv` CLI."""
+"""Errors as one line of the `shiftinv` CLI: library errors in flags, operating-system errors.
+
+Library errors name Python arguments in backticks (`overwrite=True`,
+`data_dir=DIR`, `model_dir`); `as_flags` rewrites those the command line
+sets into its flags (`--overwrite`, `--data-dir DIR`, `--model-dir`).
+"""
 
 import errno
+import re
 import sys
+
+# Python arguments named in library errors -> the flag that sets them.
+FLAGS = {
+    "overwrite": "--overwrite",
+    "out": "--out",
+    "out_dir": "--out",
+    "data_dir": "--data-dir",
+    "manual_dir": "--manual-dir",
+    "model_dir": "--model-dir",
+    "batch_size": "--batch-size",
+    "cpu_replicas": "--cpu-replicas",
+    "crop_size": "--crop-size",
+    "max_shift": "--max-shift",
+    "dataset": "--dataset",
+    "base": "--base",
+}
+ARGUMENT = re.compile(r"`(\w+)(?:=([^`]*))?`")
+
+
+def as_flags(message):
+    """`message` with each backticked argument of `FLAGS` as its flag; others stay as they are.
+
+    Example:
+    >>> as_flags("pick another `model_dir` or pass `overwrite=True`; `base` must be a `stride` model")
+    'pick another --model-dir or pass --overwrite; --base must be a `stride` model'
+    >>> as_flags("dataset 'folder' needs `data_dir=DIR`. Received: data_dir=None")
+    "dataset 'folder' needs --data-dir DIR. Received: data_dir=None"
+    """
+
+    def flag(match):
+        name, value = match.groups()
+        if name not in FLAGS:
+            return match.group(0)
+        return FLAGS[name] if value in (None, "True") else f"{FLAGS[name]} {value}"
+
+    return ARGUMENT.sub(flag, str(message))
 
 # Errors of the file system or its permissions: the user's environment, not a bug. TensorFlow's C++ file
 # code reports them in its own exception types with the C library's text, so they are matched by text too.

@@ -25,6 +25,8 @@ def add_parser(sub):
     p.add_argument("--worst-case-images", type=positive_int, default=1000,
                    help="test images of the worst-case accuracy (every crop offset)")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo methods (and runs) whose stored results were made with other settings")
     p.set_defaults(func=run)
 
 
@@ -50,5 +52,5 @@ def run(args):
     )
     if args.methods:
         config.methods = tuple(args.methods)
-    run_finetune(args.out, config)
+    run_finetune(args.out, config, overwrite=args.overwrite)
     print(f"results: {os.path.join(args.out, 'results.md')}")

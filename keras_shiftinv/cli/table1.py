@@ -17,6 +17,8 @@ def add_parser(sub):
     p.add_argument("--variants", dest="methods", nargs="+", choices=METHODS, default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)  # the old name of --methods
     p.add_argument("--seeds", nargs="+", type=int, help="override the preset's seeds")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo pairs whose stored scores or runs were made with other settings")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
     p.add_argument("--dataset", choices=DATASETS, default="fashion_mnist",
                    help="fashion_mnist_photo: the items over real photographs")
@@ -35,5 +37,5 @@ def run(args):
         overrides["methods"] = tuple(args.methods)
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
-    run_table1(args.out, Table1Config.from_preset(args.preset, **overrides))
+    run_table1(args.out, Table1Config.from_preset(args.preset, **overrides), overwrite=args.overwrite)
     print(f"results: {os.path.join(args.out, 'results.md')}")

@@ -27,7 +27,7 @@ PADDED_SIZE = 40  # 28 zero-padded by 6 on each side
 MEAN, STD = 0.2860, 0.3530  # of the training images, in 0..1
 # ITU-R BT.601 luma weights; they sum to exactly 1, so a grey RGB image stays itself.
 LUMA = (0.299, 0.587, 0.114)
-REINSTALL = "reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass --data-dir with intact IDX files"
+REINSTALL = "reinstall it (apt-get install --reinstall dataset-fashion-mnist) or pass `data_dir=DIR` with intact IDX files"
 
 
 def split_name(split):
@@ -86,7 +86,7 @@ def _load_from_tfds(split, data_dir, directory):
     if not builder.is_prepared():
         raise DataError(
             f"Fashion-MNIST not found in {directory}. Install it with "
-            "`apt-get install dataset-fashion-mnist` (or pass --data-dir with the IDX files)."
+            "`apt-get install dataset-fashion-mnist` (or pass `data_dir=DIR` with the IDX files)."
         )
     images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
     return images[..., 0], labels.astype("int64")

@@ -217,7 +217,7 @@ def folder_split_dir(data_dir, split):
     Returns None for a validation split the folder does not have.
     """
     if not data_dir:
-        raise DataError("dataset 'folder' needs --data-dir DIR (DIR/train/<class>/<image>, optional DIR/val)")
+        raise DataError("dataset 'folder' needs `data_dir=DIR` (DIR/train/<class>/<image>, optional DIR/val)")
     if not os.path.isdir(data_dir):
         raise DataError(f"image folder not found: {data_dir}")
     train = os.path.join(data_dir, "train")

@@ -9,33 +9,33 @@ with `distill`, distilled from the base model without labels
 (`keras_shiftinv.distill`), scored again, and compared with the same
 ResNet-18 trained from scratch with the same budget. Everything lands in
 `<out>/`: `results.json`, `results.md`, the base run in `base/`, each
-method's runs in `<method>/` (`finetuned.keras` or `distilled.keras`).
+method's runs in `<method>/` (`finetuned.keras` or `distilled.keras`) and its
+pair record `record.json` (`experiments.records`): a rerun skips the
+methods that finished.
 """
 
 import dataclasses
 import os
 import sys
 
-import keras
 import numpy as np
 
 from keras_shiftinv import data
 from keras_shiftinv import metrics
 from keras_shiftinv import provenance
-from keras_shiftinv import report
+from keras_shiftinv import training
 from keras_shiftinv.conversion import convert
 from keras_shiftinv.distill import distill
 from keras_shiftinv.errors import UsageError
+from keras_shiftinv.experiments import records
 from keras_shiftinv.methods import METHODS
-from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import read_metadata
 from keras_shiftinv.saving import save_model
+from keras_shiftinv.saving import write_json
 from keras_shiftinv.training import TrainConfig
 from keras_shiftinv.training import train
-from keras_shiftinv.training.fit import loss_fn
-from keras_shiftinv.training.recipe import one_cycle
-from keras_shiftinv.training.recipe import train_dataset
+from keras_shiftinv.training import train_dataset
 
 STAGES = ("before", "converted", "calibrated", "finetuned", "distilled", "scratch")
 
@@ -114,11 +114,7 @@ def finetune(model, config, out_path, metadata):
     recipe = recipe_config(config, "stride", os.path.dirname(out_path), config.epochs,
                            config.finetune_learning_rate)
     steps = config.train_examples // config.batch_size
-    optimizer = keras.optimizers.SGD(
-        one_cycle(recipe.peak_learning_rate, config.epochs * steps),
-        momentum=recipe.momentum, weight_decay=recipe.weight_decay,
-    )
-    model.compile(optimizer=optimizer, loss=loss_fn())
+    model.compile(optimizer=training.optimizer(recipe, config.epochs * steps), loss=training.loss())
     for epoch in range(config.epochs):
         model.fit(train_dataset(recipe, epoch, config.batch_size, steps), epochs=1, verbose=2)
     save_model(model, out_path, metadata)
@@ -156,26 +152,38 @@ def stages(config):
             or s == tuned or (s == "calibrated" and config.calibration_examples)]
 
 
-def base_model(out_dir, config):
+def base_model(out_dir, config, overwrite=False):
     if config.base is not None:
         method = read_metadata(config.base).get("method")
         if method not in (None, "stride"):
-            raise UsageError(f"--base must be a `stride` model; {config.base} was trained with {method!r}")
+            raise UsageError(f"`base` must be a `stride` model; {config.base} was trained with {method!r}")
         return load_model(config.base, compile=False), config.base
     recipe = recipe_config(config, "stride", os.path.join(out_dir, "base"), config.base_epochs,
                            config.learning_rate)
-    result = train(recipe)
+    result = train(recipe, overwrite=overwrite)
     return load_model(result["final_model"], compile=False), result["final_model"]
 
 
-def run_finetune(out_dir, config):
-    """Runs the experiment; writes `results.json` and `results.md`; returns the results."""
+def pair_settings(config, method):
+    """What one method's row depends on (checked before a finished row is reused)."""
+    settings = dataclasses.asdict(config)
+    for key in ("methods", "data_dir"):
+        settings.pop(key)
+    return {**settings, "method": method}
+
+
+def run_finetune(out_dir, config, overwrite=False):
+    """Runs the experiment; writes `results.json` and `results.md`; returns the results.
+
+    A rerun skips the methods that finished (their `record.json`); one
+    finished with other settings stops the run unless `overwrite`.
+    """
     stamp = provenance.start()
     os.makedirs(out_dir, exist_ok=True)
     eval_ds, _ = data.load("fashion_mnist", "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
-    base, base_path = base_model(out_dir, config)
+    base, base_path = base_model(out_dir, config, overwrite)
     before = score(base, eval_ds, config.worst_case_images)
     print(f"stride base: {before}", flush=True)
     calibration = calibration_images(config) if config.calibration_examples else None
@@ -184,6 +192,12 @@ def run_finetune(out_dir, config):
         print(f"finetune [{i}/{len(config.methods)}] {method}: {', '.join(stages(config)[1:])} "
               f"({os.path.join(out_dir, method)})", file=sys.stderr, flush=True)
         method_dir = os.path.join(out_dir, method)
+        record_path, settings = os.path.join(method_dir, "record.json"), pair_settings(config, method)
+        record = records.read_pair(record_path, settings, overwrite)
+        if record is not None:  # finished before the run was stopped
+            rows[method] = record["row"]
+            print(f"{method}: done before, from {record_path}", flush=True)
+            continue
         os.makedirs(method_dir, exist_ok=True)
         converted, conversion = convert(base, method, padding="circular")
         row = {"before": before, "converted": score(converted, eval_ds, config.worst_case_images),
@@ -200,31 +214,32 @@ def run_finetune(out_dir, config):
             tuned = finetune(converted, config, os.path.join(method_dir, "finetuned.keras"), metadata)
             row["finetuned"] = score(tuned, eval_ds, config.worst_case_images)
         scratch = train(recipe_config(config, method, os.path.join(method_dir, "scratch"), config.epochs,
-                                      config.learning_rate))
+                                      config.learning_rate), overwrite=overwrite)
         row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds,
                                config.worst_case_images)
         rows[method] = row
+        records.write_pair(record_path, settings, row=row)
         print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in stages(config)), flush=True)
-        results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows,
-                   "provenance": provenance.finish(stamp)}
-        report.write_json(results, os.path.join(out_dir, "results.json"))  # after each method
-        atomic_write_text(os.path.join(out_dir, "results.md"), markdown(results))
+        write_results(out_dir, config, base_path, rows, stamp)  # after each method
+    return write_results(out_dir, config, base_path, rows, stamp)
+
+
+def write_results(out_dir, config, base_path, rows, stamp):
+    """Writes `results.json` and `results.md` (one row per method); returns the results."""
+    results = {"config": dataclasses.asdict(config), "base": base_path, "methods": rows,
+               "provenance": provenance.finish(stamp)}
+    write_json(os.path.join(out_dir, "results.json"), results)
+    shown = [s for s in STAGES if all(s in row for row in rows.values())]
+    columns = [(s, f"{s}: top-1 / cons. / circ. cons. / worst case %",
+                lambda v: f"{v['top1']:.2f} / {v['consistency']:.2f} / {v['circular_consistency']:.2f} / "
+                + (f"{v['worst_case_accuracy']:.2f}" if "worst_case_accuracy" in v else "-"))
+               for s in shown]
+    records.write_summary(os.path.join(out_dir, "results.md"), title(results["config"]), rows, columns)
     return results
 
 
-def markdown(results):
-    """The results as one table: top-1 / consistency / circular consistency / worst case per stage."""
-    shown = [s for s in STAGES if all(s in row for row in results["methods"].values())]
-    head = "| Method | " + " | ".join(f"{s}: top-1 / cons. / circ. cons. / worst case %" for s in shown) + " |"
-    lines = [head, "|---|" + "---:|" * len(shown)]
-    for method, row in results["methods"].items():
-        cells = [
-            f"{row[s]['top1']:.2f} / {row[s]['consistency']:.2f} / {row[s]['circular_consistency']:.2f} / "
-            + (f"{row[s]['worst_case_accuracy']:.2f}" if "worst_case_accuracy" in row[s] else "-")
-            for s in shown
-        ]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    c = results["config"]
+def title(c):
+    """The line above the results table: the settings of the experiment (`c`: the config as a dict)."""
     return (
         f"Fashion-MNIST, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
         f"images, {c['eval_examples']} test images (worst case: the first {c.get('worst_case_images')}); base: {c['base_epochs']} epochs (or `--base`); "
@@ -233,5 +248,5 @@ def markdown(results):
            if c.get("calibration_examples") else "")
         + (f"; distillation (no labels): Adam {c['distill_learning_rate']:g} cosine, T={c['temperature']:g}"
            if c.get("distill") else "")
-        + ".\n\n" + "\n".join(lines) + "\n"
+        + "."
     )

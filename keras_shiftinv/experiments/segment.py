@@ -1,7 +1,6 @@
 """Shift-equivariant segmentation: a U-Net per downsampling method on Fashion-MNIST scenes."""
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -12,19 +11,19 @@ import tensorflow as tf
 
 from keras_shiftinv import metrics
 from keras_shiftinv import provenance
-from keras_shiftinv import report
+from keras_shiftinv import training
 from keras_shiftinv.data import SCENE_CLASS_NAMES
 from keras_shiftinv.data import fashion_mnist_scenes
-from keras_shiftinv.errors import UsageError
-from keras_shiftinv.experiments.table1 import summarize
+from keras_shiftinv.experiments import records
+from keras_shiftinv.experiments.records import summarize
 from keras_shiftinv.methods import METHODS
 from keras_shiftinv.models import unet
 from keras_shiftinv.saving import atomic_write
-from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import save_model
-from keras_shiftinv.training.lock import RunLock
-from keras_shiftinv.training.throughput_meter import ThroughputMeter
+from keras_shiftinv.saving import write_json
+from keras_shiftinv.training import RunLock
+from keras_shiftinv.training import ThroughputMeter
 
 IMAGE_SIZE = 64
 SCORES = ("miou", "pixel_accuracy", "circular_massc", "crop_massc", "equivariance_error")
@@ -104,21 +103,13 @@ def train_unet(method, images, masks, config, seed):
                  width=config.width, padding=config.padding)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=training.loss(),  # per-pixel: the same cross-entropy on logits
         jit_compile=False,  # XLA compiles slowly on CPU and gains nothing at this size
     )
     meter = ThroughputMeter(config.batch_size)
     model.fit(images, masks, batch_size=config.batch_size, epochs=config.epochs, shuffle=True,
               callbacks=[meter], verbose=0)
     return model, meter.images_per_second
-
-
-def markdown_table(rows):
-    """rows: {method: {column: {"mean", "std", "values"}}}."""
-    lines = ["| Method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
-    for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(report.cell(row[c[0]], c[2]) for c in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def plot_shifted_masks(image, mask, predictions, path):
@@ -164,26 +155,6 @@ def pair_settings(config, method, seed):
     return {**settings, "method": method, "seed": seed, "image_size": IMAGE_SIZE}
 
 
-def stored_pair(path, settings, overwrite):
-    """The stored record of a finished pair, or None when it must be (re)done.
-
-    A record made with other settings is a `UsageError` unless `overwrite`.
-    """
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            stored = json.load(f)
-    except (OSError, ValueError):
-        return None  # written atomically, so only a foreign file gets here: redo the pair
-    if stored.get("settings") == settings:
-        return stored
-    if overwrite:
-        return None
-    raise UsageError(f"{path} holds scores made with other settings; pass --overwrite to replace them, "
-                     f"or choose another --out")
-
-
 def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model=True):
     """Trains and scores one method/seed pair, or reuses its finished record.
 
@@ -200,7 +171,7 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model
     model_path = os.path.join(folder, f"seed{seed}.keras")
     record_path = os.path.join(folder, f"seed{seed}.json")
     settings = pair_settings(config, method, seed)
-    record = stored_pair(record_path, settings, overwrite)
+    record = records.read_pair(record_path, settings, overwrite)
     if record is not None and os.path.exists(model_path):
         if verbose:
             print(f"{method} seed {seed}: done before, scores from {record_path}", flush=True)
@@ -216,10 +187,11 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model
                 "image_size": IMAGE_SIZE, "method": method, "task": "segmentation", "settings": settings}
     os.makedirs(folder, exist_ok=True)
     save_model(model, model_path, metadata)
-    record = {"settings": settings, "scores": {key: float(scores[key]) for key in SCORES},
-              "shifts": scores["shifts"], "train_images_per_second": float(rate), "train_seconds": seconds,
-              "params": int(model.count_params()), "provenance": provenance.finish(stamp)}
-    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+    record = records.write_pair(
+        record_path, settings, scores={key: float(scores[key]) for key in SCORES}, shifts=scores["shifts"],
+        train_images_per_second=float(rate), train_seconds=seconds, params=int(model.count_params()),
+        provenance=provenance.finish(stamp),
+    )
     if verbose:
         print(f"{method} seed {seed}: " + ", ".join(f"{k}={scores[k]:.4g}" for k in SCORES)
               + f", {seconds:.0f}s", flush=True)
@@ -277,11 +249,10 @@ def _run_segment(out_dir, config, overwrite, verbose, run_started, stamp):
                "class_names": list(SCENE_CLASS_NAMES), "shifts": record["shifts"],
                "wall_seconds": time.perf_counter() - run_started, "train_seconds": train_seconds,
                "methods": rows, "provenance": provenance.finish(stamp)}
-    atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2))
-    table = markdown_table(rows)
-    header = (f"Fashion-MNIST scenes ({IMAGE_SIZE}x{IMAGE_SIZE}), preset `{config.preset}`, "
-              f"seeds {list(config.seeds)}, padding `{config.padding}`\n\n")
-    atomic_write_text(os.path.join(out_dir, "results.md"), header + table)
+    write_json(os.path.join(out_dir, "results.json"), results)
+    title = (f"Fashion-MNIST scenes ({IMAGE_SIZE}x{IMAGE_SIZE}), preset `{config.preset}`, "
+             f"seeds {list(config.seeds)}, padding `{config.padding}`")
+    table = records.write_summary(os.path.join(out_dir, "results.md"), title, rows, COLUMNS)
     plot_shifted_masks(scene, test_y[0], pictures, os.path.join(out_dir, "shifted_masks.png"))
     if verbose:
         print(table)

@@ -1,12 +1,12 @@
 """The paper's Table 1 at small scale: every downsampling on Fashion-MNIST, offline.
 
 Each method/seed pair trains into `<out>/models/<method>/seed<seed>/` (a run
-dir: a rerun resumes it) and stores its scores there in `scores.json`, written
-atomically once evaluated; a rerun after a kill skips the pairs that have one.
+dir: a rerun resumes it) and stores its scores there in `scores.json`, a pair
+record (`experiments.records`) written atomically once evaluated; a rerun after
+a kill skips the pairs that have one.
 """
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -20,9 +20,11 @@ from keras_shiftinv import provenance
 from keras_shiftinv import report
 from keras_shiftinv._renames import renamed_fields
 from keras_shiftinv._renames import upgrade_keys
+from keras_shiftinv.experiments import records
+from keras_shiftinv.experiments.records import summarize
 from keras_shiftinv.methods import METHODS
-from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import load_model
+from keras_shiftinv.saving import write_json
 from keras_shiftinv.training import TrainConfig
 from keras_shiftinv.training import train
 
@@ -83,18 +85,15 @@ class Table1Config:
         return cls(preset=preset, **{**PRESETS[preset], "learning_rate": LEARNING_RATES[dataset], **overrides})
 
 
-def summarize(values):
-    values = [float(v) for v in values]
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
-
-
-def run_table1(out_dir, config, verbose=1):
+def run_table1(out_dir, config, verbose=1, overwrite=False):
     """Trains and evaluates every method; writes results.json/.md and plots.
 
     A pair's numbers depend only on its settings and the `provenance.versions()`
     (docs/design.md, "Reproducibility"): the same alone, after other pairs or
-    resumed after a kill. With `verbose`, one line per event on stderr says
-    which pair runs ("[3/21] group seed 1"), where it goes and the time left.
+    resumed after a kill. A pair scored or trained with other settings stops
+    the run unless `overwrite` (then it is redone). With `verbose`, one line
+    per event on stderr says which pair runs ("[3/21] group seed 1"), where it
+    goes and the time left.
 
     Returns the results dict (the content of `results.json`).
     """
@@ -111,7 +110,7 @@ def run_table1(out_dir, config, verbose=1):
     for i, (name, seed) in enumerate(order, 1):
         started = time.perf_counter()
         where = f"[{i}/{len(order)}] {name} seed {seed}"
-        pairs[name, seed] = run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where)
+        pairs[name, seed] = run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where, overwrite)
         if pairs[name, seed].get("_fresh"):
             trained_seconds, trained = trained_seconds + time.perf_counter() - started, trained + 1
         if verbose and trained and i < len(order):
@@ -126,14 +125,13 @@ def run_table1(out_dir, config, verbose=1):
         curves[name] = np.asarray(runs[0]["curves"])
     results = {"preset": config.preset, "config": dataclasses.asdict(config), "protocol": protocol,
                "methods": rows, "provenance": provenance.finish(stamp)}
-    report.write_json(results, os.path.join(out_dir, "results.json"))
+    write_json(os.path.join(out_dir, "results.json"), results)
     extra = [("train_images_per_second", "Train img/s", "{:.0f}")]
-    table = report.markdown_table(
+    table = records.write_summary(
+        os.path.join(out_dir, "results.md"), f"{config.dataset}, preset `{config.preset}`, seeds {list(config.seeds)}",
         {n: {**v, "params": {"mean": v["params"]}} for n, v in rows.items()},
-        extra + [("params", "Params", "{:.0f}")],
+        report.COLUMNS + extra + [("params", "Params", "{:.0f}")],
     )
-    atomic_write_text(os.path.join(out_dir, "results.md"),
-                      f"{config.dataset}, preset `{config.preset}`, seeds {list(config.seeds)}\n\n{table}")
     report.plot_stability(curves, os.path.join(out_dir, "stability_curves.png"))
     report.plot_consistency_vs_accuracy(rows, os.path.join(out_dir, "consistency_vs_accuracy.png"))
     if verbose:
@@ -182,12 +180,22 @@ def train_config(out_dir, config, name, seed, verbose):
     )
 
 
-def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None):
+def upgrade_scores(stored):
+    """A `scores.json` of an older version in today's keys (`evaluation` -> `settings`, `model` -> `method`)."""
+    stored = upgrade_keys(stored, {"evaluation": "settings"})
+    if isinstance(stored, dict) and isinstance(stored.get("settings"), dict):
+        stored["settings"] = {**stored["settings"],
+                              "train": upgrade_keys(stored["settings"].get("train"), {"model": "method"})}
+    return stored
+
+
+def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None, overwrite=False):
     """Trains (or resumes) and scores one method/seed pair; reuses a stored `scores.json`.
 
-    A stored `scores.json` is reused only if it was made with the same
-    settings and the same `provenance.versions()`; it holds the pair's
-    provenance record beside its scores.
+    A stored `scores.json` (a pair record) is reused only if it was made with
+    the same settings and the same `provenance.versions()`; one made with
+    others stops the run unless `overwrite`. It holds the pair's provenance
+    record beside its scores.
 
     Returns:
         dict of the `METRICS`, `train_images_per_second`, `train_seconds`,
@@ -198,27 +206,21 @@ def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None
     where = where or f"{name} seed {seed}"
     train_cfg = train_config(out_dir, config, name, seed, verbose)
     path = os.path.join(train_cfg.model_dir, "scores.json")
-    evaluation = {"protocol": protocol, "eval_examples": config.eval_examples,
-                  "stability_images": config.stability_images, "seed": seed,
-                  "train": train_cfg.validate().run_settings(), "versions": provenance.versions()}
-    stored = None
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            stored = json.load(f)
-        stored_evaluation = stored.get("evaluation") or {}
-        stored_evaluation = {**stored_evaluation, "train": upgrade_keys(stored_evaluation.get("train"),
-                                                                         {"model": "method"})}  # the old key
-        # Scores of an older version may lack a metric: then the pair is rescored (not retrained).
-        if stored_evaluation == evaluation and set(METRICS) <= set(stored["scores"]):
-            if verbose:
-                say(f"{where}: done before, scores from {path}")
-            return stored["scores"]
+    settings = {"protocol": protocol, "eval_examples": config.eval_examples,
+                "stability_images": config.stability_images, "seed": seed,
+                "train": train_cfg.validate().run_settings(), "versions": provenance.versions()}
+    stored = records.read_pair(path, settings, overwrite, upgrade=upgrade_scores)
+    # Scores of an older version may lack a metric: then the pair is rescored (not retrained).
+    if stored is not None and set(METRICS) <= set(stored["scores"]):
+        if verbose:
+            say(f"{where}: done before, scores from {path}")
+        return stored["scores"]
     stamp = provenance.start()
     if verbose:
         say(f"{where}: training {config.epochs} epochs on {config.train_examples or 'all'} images "
             f"into {train_cfg.model_dir}")
     started = time.perf_counter()
-    result = train(train_cfg)
+    result = train(train_cfg, overwrite=overwrite)
     seconds = time.perf_counter() - started
     if result.get("already_finished") and stored and "train_seconds" in stored["scores"]:
         seconds = stored["scores"]["train_seconds"]  # rescoring a finished model: keep its training time
@@ -232,6 +234,5 @@ def run_pair(out_dir, config, name, seed, eval_ds, protocol, verbose, where=None
     pair = {**{m: float(scores[m]) for m in METRICS}, "params": int(model.count_params()),
             "train_images_per_second": float(result["train_images_per_second"]), "train_seconds": seconds,
             "curves": np.asarray(scores["_stability"]["curves"]).tolist()}
-    record = {"evaluation": evaluation, "scores": pair, "provenance": provenance.finish(stamp)}
-    atomic_write_text(path, json.dumps(record) + "\n")
+    records.write_pair(path, settings, scores=pair, provenance=provenance.finish(stamp))
     return {**pair, "_fresh": True}

@@ -1,6 +1,5 @@
 """A LiteRT (TFLite) flatbuffer of the model on preprocessed float images."""
 
-import json
 import os
 import shutil
 
@@ -11,6 +10,7 @@ from keras_shiftinv.export.publish import publish
 from keras_shiftinv.layers.polyphase_downsample import folded_kernels
 from keras_shiftinv.export.saved_model import classify
 from keras_shiftinv.export.spec import ServingSpec
+from keras_shiftinv.saving import write_json
 
 FILENAME = "model.tflite"
 LABELS = "labels.txt"  # one class name per line, index = line number
@@ -72,8 +72,8 @@ def export_litert(model, export_dir, version=1, *, class_names=None, preprocessi
             f.write(flatbuffer)
         with open(os.path.join(tmp_dir, LABELS), "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in spec.class_names))
-        with open(os.path.join(tmp_dir, SPEC), "w", encoding="utf-8") as f:
-            json.dump({"class_names": list(spec.class_names), "preprocessing": spec.preprocessing,
-                       "image_size": spec.image_size, "signature": SIGNATURE}, f, indent=2)
+        write_json(os.path.join(tmp_dir, SPEC), {"class_names": list(spec.class_names),
+                                                 "preprocessing": spec.preprocessing,
+                                                 "image_size": spec.image_size, "signature": SIGNATURE})
 
     return os.path.join(publish(export_dir, version, write, overwrite), FILENAME)

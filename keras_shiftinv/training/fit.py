@@ -3,27 +3,18 @@ or `keras.distribution.DataParallel` over the visible JAX devices (docs/backends
 
 import contextlib
 import functools
-import math
 
 import keras
 import numpy as np
 
 from keras_shiftinv import data
+from keras_shiftinv.training import recipe
+from keras_shiftinv.training.recipe import best_rate
 from keras_shiftinv.training.recipe import build_model
 from keras_shiftinv.training.recipe import train_dataset
 from keras_shiftinv.training.run_checkpoint import RunCheckpoint
 from keras_shiftinv.training.run_checkpoint import initial_state
 from keras_shiftinv.training.throughput_meter import ThroughputMeter
-
-
-def loss_fn(reduction="sum_over_batch_size"):
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
-
-
-def best_rate(rows):
-    """The best `images_per_second` of the logged epochs (nan if none)."""
-    rates = [r["images_per_second"] for r in rows if math.isfinite(r.get("images_per_second", math.nan))]
-    return max(rates, default=math.nan)
 
 
 class JaxDataParallel:
@@ -84,7 +75,7 @@ def _train(config, run, resume, info, val_info, steps, metadata):
     model, optimizer = build_model(config, info.num_classes, steps)
     model.compile(
         optimizer=optimizer,
-        loss=loss_fn(),
+        loss=recipe.loss(),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),

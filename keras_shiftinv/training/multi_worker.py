@@ -13,8 +13,8 @@ import math
 import keras
 import tensorflow as tf
 
-from keras_shiftinv.training.fit import best_rate
-from keras_shiftinv.training.fit import loss_fn
+from keras_shiftinv.training import recipe
+from keras_shiftinv.training.recipe import best_rate
 from keras_shiftinv.training.recipe import build_model
 from keras_shiftinv.training.recipe import train_dataset
 from keras_shiftinv.training.recipe import weights_digest
@@ -27,11 +27,11 @@ def train_multi_worker(config, run, resume, info, steps, strategy, chief, metada
     """The custom loop from the last checkpoint (if `resume`) to `config.epochs`."""
     with strategy.scope():
         model, optimizer = build_model(config, info.num_classes, steps)
-        model.compile(optimizer=optimizer, loss=loss_fn())  # wraps a LossScaleOptimizer if mixed
+        model.compile(optimizer=optimizer, loss=recipe.loss())  # wraps a LossScaleOptimizer if mixed
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
         state = (run.restore(model) if resume else None) or initial_state()
-    per_example = loss_fn(reduction=None)
+    per_example = recipe.loss(reduction=None)
 
     def step_fn(batch):
         images, labels = batch

@@ -1,9 +1,11 @@
-"""The paper's recipe (docs/design.md, "Training recipe"): model, optimizer, schedule, per-epoch data.
+"""The paper's recipe (docs/design.md, "Training recipe"): model, optimizer, schedule, loss, per-epoch data.
 
-Shared by the single-host (`fit.py`) and multi-worker (`multi_worker.py`) paths.
+Shared by the single-host (`fit.py`) and multi-worker (`multi_worker.py`) paths, and by the
+experiments through `keras_shiftinv.training` (its public face).
 """
 
 import hashlib
+import math
 
 import keras
 import numpy as np
@@ -37,8 +39,47 @@ def one_cycle(peak, total_steps):
     )
 
 
+def schedule(config, total_steps):
+    """The recipe's learning rate over `total_steps`: `one_cycle` peaking at `config.peak_learning_rate`.
+
+    Args:
+        config: a validated `TrainConfig`.
+        total_steps: the optimizer steps of the whole run (epochs x steps per epoch).
+    """
+    return one_cycle(config.peak_learning_rate, total_steps)
+
+
+def optimizer(config, total_steps):
+    """The recipe's optimizer: SGD with `config.momentum`, decoupled `config.weight_decay`, `schedule`.
+
+    Args:
+        config: a validated `TrainConfig`.
+        total_steps: the optimizer steps of the whole run (epochs x steps per epoch).
+
+    Example:
+    >>> from keras_shiftinv.training import TrainConfig
+    >>> config = TrainConfig(dataset="fashion_mnist", learning_rate=0.5, batch_size=64).validate()
+    >>> sgd = optimizer(config, total_steps=100)
+    >>> round(float(sgd.learning_rate), 4), sgd.momentum  # before the first step: peak / 25
+    (0.01, 0.9)
+    """
+    return keras.optimizers.SGD(schedule(config, total_steps), momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+
+
+def loss(reduction="sum_over_batch_size"):
+    """The recipe's loss: sparse categorical cross-entropy on logits."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
+
+
+def best_rate(rows):
+    """The best `images_per_second` of the logged epochs (nan if none)."""
+    rates = [r["images_per_second"] for r in rows if math.isfinite(r.get("images_per_second", math.nan))]
+    return max(rates, default=math.nan)
+
+
 def build_model(config, num_classes, steps_per_epoch):
-    """The ResNet-18 variant and its SGD optimizer (momentum, decoupled weight decay)."""
+    """The ResNet-18 of `config.method` and the recipe's `optimizer`."""
     model = resnet18(
         config.method,
         num_classes=num_classes,
@@ -46,9 +87,7 @@ def build_model(config, num_classes, steps_per_epoch):
         width=config.width,
         padding=config.padding,
     )
-    schedule = one_cycle(config.peak_learning_rate, config.epochs * steps_per_epoch)
-    optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, weight_decay=config.weight_decay)
-    return model, optimizer
+    return model, optimizer(config, config.epochs * steps_per_epoch)
 
 
 def epoch_seed(seed, epoch):

@@ -29,6 +29,7 @@ from keras_shiftinv.errors import UsageError
 from keras_shiftinv.saving import atomic_write_text
 from keras_shiftinv.saving import read_metadata
 from keras_shiftinv.saving import save_model
+from keras_shiftinv.saving import write_json
 from keras_shiftinv.training.lock import RunLock
 
 KEEP_CHECKPOINTS = 2
@@ -71,12 +72,12 @@ class RunDir:
         if stored is None:
             if present and not overwrite:
                 raise UsageError(f"{self.path} holds run files ({', '.join(present)}) but no config.json; "
-                                 "pick another --model-dir or pass --overwrite to start over")
+                                 "pick another `model_dir` or pass `overwrite=True` to start over")
             return "new"
         diffs = [f"{k}: {stored.get(k)!r} -> {v!r}" for k, v in settings.items() if stored.get(k) != v]
         if diffs and not overwrite:
             raise UsageError(f"{self.path} holds a run with other settings ({'; '.join(diffs[:3])}); rerun "
-                             "with its settings to resume, pick another --model-dir, or pass --overwrite")
+                             "with its settings to resume, pick another `model_dir`, or pass `overwrite=True`")
         if diffs:
             return "new"
         return "finished" if os.path.exists(self.file("final.keras")) else "resume"
@@ -89,7 +90,7 @@ class RunDir:
             with open(path, encoding="utf-8") as f:
                 return upgrade_keys(json.load(f), {"model": "method"})  # `model`: its old name
         except (OSError, ValueError) as e:
-            raise UsageError(f"{path} is unreadable ({type(e).__name__}); pass --overwrite to start over") from None
+            raise UsageError(f"{path} is unreadable ({type(e).__name__}); pass `overwrite=True` to start over") from None
 
     def clear(self):
         """Removes the run files (only those of the contract) and stale temporaries."""
@@ -109,7 +110,7 @@ class RunDir:
 
     def write_config(self, config_dict):
         os.makedirs(self.path, exist_ok=True)
-        atomic_write_text(self.file("config.json"), json.dumps(config_dict, indent=2) + "\n")
+        write_json(self.file("config.json"), config_dict)
 
     # --- checkpoints ----------------------------------------------------------
 

@@ -46,13 +46,13 @@ def train(config, overwrite=False):
     chief = is_chief(strategy) if multi_worker else True
     replicas = strategy.num_replicas_in_sync
     if config.batch_size % replicas:
-        raise UsageError(f"--batch-size {config.batch_size} is not divisible by the {replicas} replicas; "
+        raise UsageError(f"`batch_size={config.batch_size}` is not divisible by the {replicas} replicas; "
                          f"use a multiple of {replicas}")
     info, val_info = describe_data(config, validation=config.validation and not multi_worker)
     steps = info.num_examples // config.batch_size
     if steps < 1:
-        raise UsageError(f"--batch-size {config.batch_size} is larger than the {info.num_examples} training "
-                         "examples: not one full batch per epoch; use a smaller --batch-size")
+        raise UsageError(f"`batch_size={config.batch_size}` is larger than the {info.num_examples} training "
+                         "examples: not one full batch per epoch; use a smaller `batch_size`")
     run = RunDir(config.model_dir)
     # Versions are part of the run: a checkpoint of other versions is not resumed (docs/design.md,
     # "Reproducibility").
@@ -124,7 +124,7 @@ def single_host_strategy(config):
         from keras_shiftinv.training.fit import JaxDataParallel
 
         if config.cpu_replicas > 1:
-            raise UsageError("--cpu-replicas splits the CPU for TensorFlow; with KERAS_BACKEND=jax set "
+            raise UsageError("`cpu_replicas` splits the CPU for TensorFlow; with KERAS_BACKEND=jax set "
                              "XLA_FLAGS=--xla_force_host_platform_device_count=N instead")
         return JaxDataParallel(keras.distribution.list_devices())
     if config.cpu_replicas > 1:
