@@ -123,7 +123,7 @@ def write_whole(path, text):
 
 def fail(message):
     """A user mistake: one line on stderr, exit status 2."""
-    print(f"bench_infer.py: error: {message}", file=sys.stderr)
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
