@@ -411,6 +411,9 @@ RULES = (
     Method("conv3d-aps-lp", mixing="conv3d", align="max_norm", lowpass=True),
 )
 METHODS = tuple(rule.name for rule in RULES)
+# The paper's seven (its Table 1): what table1, segment and finetune run unless told otherwise; the
+# low-pass rows (docs/subpixel.md) are opt-in there (`methods=`, `--methods`).
+PAPER_METHODS = tuple(rule.name for rule in RULES if not rule.lowpass)
 
 
 def get(method, mixing_width=None):

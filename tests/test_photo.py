@@ -139,11 +139,11 @@ def test_table1_on_photos_ci_sized(tmp_path):
 
     config = Table1Config.from_preset(
         "quick", dataset="fashion_mnist_photo", train_examples=128, eval_examples=40, stability_images=40,
-        epochs=1, width=0.125, batch_size=64, variants=("group-aps",),
+        epochs=1, width=0.125, batch_size=64, methods=("group-aps",),
     )
     results = run_table1(str(tmp_path), config, verbose=0)
     assert results["config"]["dataset"] == "fashion_mnist_photo"
-    for name, row in results["variants"].items():
+    for name, row in results["methods"].items():
         worst, top1, flips = (row[m]["mean"] for m in ("worst_case_accuracy", "top1", "flip_rate"))
         assert 0.0 <= worst <= top1 and 0.0 <= flips <= 100.0  # the center crop is one of the 81
         # Two crops that disagree (consistency) mean a flip: the flip share bounds the disagreement.
@@ -151,6 +151,6 @@ def test_table1_on_photos_ci_sized(tmp_path):
         metadata = read_metadata(str(tmp_path / "models" / name / "seed0" / "final.keras"))
         assert metadata["dataset"] == "fashion_mnist_photo"
     # Circular shifts of the photo crops are still exactly absorbed by the aligned model.
-    assert results["variants"]["group-aps"]["circular_consistency"]["mean"] == 100.0
+    assert results["methods"]["group-aps"]["circular_consistency"]["mean"] == 100.0
     table = (tmp_path / "results.md").read_text()
     assert table.startswith("fashion_mnist_photo, preset `quick`") and "| Worst-case % | Flip % |" in table

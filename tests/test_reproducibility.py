@@ -26,13 +26,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = dict(train_examples=128, eval_examples=32, stability_images=8, epochs=2, width=0.125, batch_size=64)
 
 
-def config(variants):
-    return Table1Config.from_preset("quick", variants=variants, **SETTINGS)
+def config(methods):
+    return Table1Config.from_preset("quick", methods=methods, **SETTINGS)
 
 
 def pair_result(out, results):
     model = load_model(os.path.join(out, "models", "stride", "seed0", "final.keras"))
-    row = results["variants"]["stride"]
+    row = results["methods"]["stride"]
     return weights_digest(model), {m: row[m]["values"] for m in METRICS}
 
 
@@ -85,16 +85,16 @@ def test_a_stored_pair_of_other_versions_is_not_reused(alone, tmp_path):
     path = os.path.join(out, "models", "stride", "seed0", "scores.json")
     with open(path, encoding="utf-8") as f:
         stored = json.load(f)
-    assert stored["evaluation"]["versions"] == stored["provenance"]["versions"]
-    stored["evaluation"]["versions"]["tensorflow"] = "0.0"
+    assert stored["settings"]["versions"] == stored["provenance"]["versions"]
+    stored["settings"]["versions"]["tensorflow"] = "0.0"
     stored["scores"]["top1"] = -1.0
     with open(path, "w", encoding="utf-8") as f:
         json.dump(stored, f)
     # The run dir itself was made by these versions: the pair is rescored from final.keras, not reused.
     again = run_table1(out, config(("stride",)), verbose=0)
-    assert again["variants"]["stride"]["top1"] == alone[1]["variants"]["stride"]["top1"]
+    assert again["methods"]["stride"]["top1"] == alone[1]["methods"]["stride"]["top1"]
     with open(path, encoding="utf-8") as f:
-        assert json.load(f)["evaluation"]["versions"]["tensorflow"] != "0.0"  # rescored and rewritten
+        assert json.load(f)["settings"]["versions"]["tensorflow"] != "0.0"  # rescored and rewritten
 
 
 def test_provenance_matches_independently_gathered_values(tmp_path):

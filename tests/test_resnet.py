@@ -124,7 +124,7 @@ def test_aligned_shortcut_reuses_main_branch_phase(method, main_name, shortcut_n
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"method": "maxblur"}, r"Expected one of \['stride', 'blur', 'group', 'conv3d', 'aps', 'group-aps', 'conv3d-aps'\]. Received: method='maxblur'"),
+        ({"method": "maxblur"}, r"Expected one of \['stride', 'blur', 'group', 'conv3d', 'aps', 'group-aps', 'conv3d-aps', 'blur-aps', 'group-aps-lp', 'conv3d-aps-lp'\]. Received: method='maxblur'"),
         ({"padding": "same"}, "Received: padding='same'"),
         ({"num_classes": 0}, "Received: num_classes=0"),
         ({"width": -1}, "Received: width=-1"),

@@ -13,7 +13,7 @@ def add_parser(sub):
     p = sub.add_parser("table1", help="the paper's Table 1 on Fashion-MNIST (CPU, offline)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     p.add_argument("--out", default="results/table1", help="folder for results.json/.md, plots and the models (a rerun resumes, skipping scored pairs)")
-    p.add_argument("--methods", nargs="+", choices=METHODS, help="default: the preset's methods")
+    p.add_argument("--methods", nargs="+", choices=METHODS, help="default: the paper's seven (not the low-pass ones)")
     p.add_argument("--variants", dest="methods", nargs="+", choices=METHODS, default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)  # the old name of --methods
     p.add_argument("--seeds", nargs="+", type=int, help="override the preset's seeds")

@@ -43,6 +43,7 @@ from keras import ops
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers._utils import pad_spatial
 from keras_shiftinv.layers._utils import pad_to_even
+from keras_shiftinv.layers.polyphase_algebra import same_pad
 from keras_shiftinv.layers.polyphase_downsample import align_max_norm
 
 SAMPLE_PIXELS = 20000
@@ -233,7 +234,7 @@ def fit_site(model, site, module, batches, rng, iterations=None):
     after = min(before, after)
     size = module.kernel_size**2 * 4 * module._channels
     if iterations and after > EXACT and size <= ALS_MAX_FEATURES:
-        stacks = [ops.convert_to_numpy(module._same_pad(ops.space_to_depth(x, 2))) for x in aligned]
+        stacks = [ops.convert_to_numpy(same_pad(ops.space_to_depth(x, 2), module.kernel_size, module.padding)) for x in aligned]
         after = refit_mixing(module, normal_equations(stacks, targets, picks, module.kernel_size), iterations)
     return before, after
 

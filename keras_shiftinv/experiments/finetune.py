@@ -28,7 +28,7 @@ from keras_shiftinv.conversion import convert
 from keras_shiftinv.distill import distill
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.experiments import records
-from keras_shiftinv.methods import METHODS
+from keras_shiftinv.methods import PAPER_METHODS
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import read_metadata
 from keras_shiftinv.saving import save_model
@@ -68,7 +68,7 @@ class FinetuneConfig:
     """
 
     base: str = None
-    methods: tuple = tuple(m for m in METHODS if m != "stride")
+    methods: tuple = tuple(m for m in PAPER_METHODS if m != "stride")
     train_examples: int = 6000
     eval_examples: int = 1000
     base_epochs: int = 3

@@ -38,7 +38,9 @@ def read_pair(path, settings, overwrite=False, upgrade=None):
         path: the pair's record file.
         settings: what the pair's results depend on (a JSON-able dict).
         overwrite: if True, a record made with other settings is redone
-            (None); if False, it is a one-line `UsageError`.
+            (None); if False, it is a one-line `UsageError`. A record that
+            differs only in `settings["versions"]` (other library versions)
+            is always redone.
         upgrade: None, or a function that brings a record of an older
             version to today's keys.
 
@@ -69,6 +71,8 @@ def read_pair(path, settings, overwrite=False, upgrade=None):
         return stored
     if overwrite:
         return None
+    if isinstance(stored_settings, dict) and {**stored_settings, "versions": None} == {**settings, "versions": None}:
+        return None  # only the library versions changed: the pair is scored again, not refused
     diffs = settings_differ(stored_settings if isinstance(stored_settings, dict) else {}, settings)
     raise UsageError(f"{path} holds results made with other settings; pass `overwrite=True` to replace them, "
                      f"or choose another `out_dir` ({'; '.join(diffs)})")

@@ -16,7 +16,7 @@ from keras_shiftinv.data import SCENE_CLASS_NAMES
 from keras_shiftinv.data import fashion_mnist_scenes
 from keras_shiftinv.experiments import records
 from keras_shiftinv.experiments.records import summarize
-from keras_shiftinv.methods import METHODS
+from keras_shiftinv.methods import PAPER_METHODS
 from keras_shiftinv.models import unet
 from keras_shiftinv.saving import atomic_write
 from keras_shiftinv.saving import load_model
@@ -78,7 +78,7 @@ class SegmentConfig:
     width: float = 0.125
     learning_rate: float = 3e-3
     seeds: tuple = (0,)
-    methods: tuple = METHODS
+    methods: tuple = PAPER_METHODS
     padding: str = "circular"
     max_shift: int = 8
     num_shifts: int = 5

@@ -22,7 +22,7 @@ from keras_shiftinv._renames import renamed_fields
 from keras_shiftinv._renames import upgrade_keys
 from keras_shiftinv.experiments import records
 from keras_shiftinv.experiments.records import summarize
-from keras_shiftinv.methods import METHODS
+from keras_shiftinv.methods import PAPER_METHODS
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import write_json
 from keras_shiftinv.training import TrainConfig
@@ -70,7 +70,7 @@ class Table1Config:
     batch_size: int = 128
     learning_rate: float = 0.5
     seeds: tuple = (0,)
-    methods: tuple = METHODS
+    methods: tuple = PAPER_METHODS
     padding: str = "circular"
     data_dir: str = None
     dataset: str = data.DEFAULT_DATASET

@@ -1,4 +1,4 @@
-"""Sub-pixel shift metrics (docs/design.md, "Sub-pixel shifts"; docs/subpixel.md).
+"""Sub-pixel shift metrics (docs/design.md, "Metrics"; docs/subpixel.md).
 
 The aligned methods are exact for integer circular shifts; these metrics ask
 what happens between pixels, as Alias-Free ConvNets (Michaeli et al., CVPR
