@@ -242,7 +242,8 @@ def title(c):
     """The line above the results table: the settings of the experiment (`c`: the config as a dict)."""
     return (
         f"Fashion-MNIST, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
-        f"images, {c['eval_examples']} test images (worst case: the first {c.get('worst_case_images')}); base: {c['base_epochs']} epochs (or `--base`); "
+        f"images, {c['eval_examples']} test images (worst case: the first {c.get('worst_case_images')}); "
+        f"base: {c['base_epochs']} epochs (or `--base`); "
         f"fine-tuning and from-scratch: {c['epochs']} epoch(s)"
         + (f"; calibration: {c['calibration_examples']} unlabelled training images"
            if c.get("calibration_examples") else "")
