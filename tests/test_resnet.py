@@ -12,6 +12,11 @@ from keras_shiftinv.layers import PolyphaseDownsample
 
 SMALL = {"num_classes": 10, "input_shape": (64, 64, 3), "width": 0.125}
 
+# The low-pass rows (docs/subpixel.md) differ from their aligned rows by one stride-1 blur:
+# tests/test_subpixel.py covers them by default, every builder test runs them with -m slow.
+EVERY_METHOD = [*ks.methods.PAPER_METHODS,
+                *(pytest.param(m, marks=pytest.mark.slow) for m in ks.METHODS if m not in ks.methods.PAPER_METHODS)]
+
 
 def trainable_params(model):
     return sum(math.prod(w.shape) for w in model.trainable_weights)
@@ -62,7 +67,7 @@ def test_polyphase_sites_use_the_variants_settings():
     assert {(m.mixing, m.align, m.padding) for m in modules} == {("conv3d", "max_norm", "circular")}
 
 
-@pytest.mark.parametrize("method", ks.METHODS)
+@pytest.mark.parametrize("method", EVERY_METHOD)
 def test_odd_non_square_inputs_work(method):
     model = ks.resnet18(method, num_classes=3, input_shape=(37, 50, 3), width=0.125)
     out = model(np.random.rand(2, 37, 50, 3).astype("float32"))
@@ -136,7 +141,7 @@ def test_builder_bad_arguments(kwargs, message):
         ks.resnet18(**kwargs)
 
 
-@pytest.mark.parametrize("method", ks.METHODS)
+@pytest.mark.parametrize("method", EVERY_METHOD)
 def test_keras_save_and_load_identical_outputs(method, tmp_path):
     model = ks.resnet18(method, num_classes=5, input_shape=(32, 32, 3), width=0.125, padding="circular")
     x = np.random.rand(3, 32, 32, 3).astype("float32")
