@@ -41,8 +41,8 @@ import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers import PolyphaseDownsample
-from keras_shiftinv.layers._utils import pad_spatial
-from keras_shiftinv.layers._utils import pad_to_even
+from keras_shiftinv.layers import pad_spatial
+from keras_shiftinv.layers import pad_to_even
 from keras_shiftinv.layers.polyphase_algebra import same_pad
 from keras_shiftinv.layers.polyphase_downsample import align_max_norm
 

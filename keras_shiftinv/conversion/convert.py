@@ -19,7 +19,7 @@ from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding1D
 from keras_shiftinv.layers import SpatialPadding2D
 from keras_shiftinv.layers import SpatialPadding3D
-from keras_shiftinv.layers._nd import PolyphaseDownsampleND
+from keras_shiftinv.layers import PolyphaseDownsampleND
 
 PADDINGS = (None, "circular")
 SAME_PADDED = (
