@@ -115,6 +115,11 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         y = y if bias is None else y + bias
         return (y, phase_index) if self.return_index else y
 
+    @property
+    def input_channels(self):
+        """The number of input channels `C_in`, known once the layer is built."""
+        return self._channels
+
     def fused_kernel(self, dtype="float32"):
         """The grouped mixing and the 1x1 merge folded into one `(k,)*rank + (P*C, filters)` kernel.
 
