@@ -20,9 +20,11 @@ from keras_shiftinv.layers import PolyphaseDownsample1D
 from keras_shiftinv.layers import PolyphaseDownsample3D
 from keras_shiftinv.layers import PolyphaseDownsampleMixed2D
 from keras_shiftinv.layers import PolyphaseUpsample1D
+from keras_shiftinv.layers import PolyphaseUpsample2D
 from keras_shiftinv.layers import PolyphaseUpsample3D
 from keras_shiftinv.layers import SpatialPadding1D
 from keras_shiftinv.layers import SpatialPadding3D
+from keras_shiftinv.layers._nd import PolyphaseUpsampleND
 
 MODES = ("zeros", "reflect", "circular")
 
@@ -417,6 +419,28 @@ def test_aligned_down_then_up_with_identity_weights_is_the_identity(rank, stride
     # Without the phase the roll is lost wherever the chosen phase is not 0.
     moved = [b for b, p in enumerate(_np(index)) if p != 0]
     assert not np.allclose(_np(up(y))[moved], x[moved])
+
+
+@pytest.mark.parametrize("mode, padding", [("place", "zeros"), ("learned", "circular"), ("learned", "reflect")])
+def test_the_2d_upsample_is_the_generic_base_bit_for_bit(mode, padding):
+    # PolyphaseUpsample2D keeps depth_to_space and one gather; the base interleaves with a
+    # reshape/transpose and rolls by slices and a select. Pure data movement: equal bit for bit.
+    class Generic2D(PolyphaseUpsampleND):
+        rank = 2
+
+    rng = np.random.default_rng(23)
+    y = rng.normal(size=(4, 3, 5, 2)).astype("float32")
+    filters, kernel_size = (None, 1) if mode == "place" else (3, 3)
+    fast = PolyphaseUpsample2D(filters, mode=mode, kernel_size=kernel_size, padding=padding)
+    generic = Generic2D(filters, mode=mode, kernel_size=kernel_size, padding=padding, strides=2)
+    fast.build(y.shape)
+    generic.build(y.shape)
+    generic.set_weights(_random_weights(fast, rng))
+    phases = np.array([0, 1, 2, 3])
+    np.testing.assert_array_equal(_np(fast(y, phase_index=phases)), _np(generic(y, phase_index=phases)))
+    np.testing.assert_array_equal(_np(fast(y)), _np(generic(y)))
+    # The 2-D layer's saved config has today's keys (no `strides`): older .keras files load.
+    assert set(fast.get_config()) == set(generic.get_config()) - {"strides"}
 
 
 def test_upsample_validation_and_config():

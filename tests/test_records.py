@@ -74,3 +74,18 @@ def test_every_json_file_of_the_package_goes_through_the_one_atomic_writer(tmp_p
                     if isinstance(node, ast.FunctionDef) and node.name == "write_json":
                         writers.append(f"{rel}:write_json")
     assert sorted(writers) == ["saving.py:write_json", os.path.join("training", "lock.py")], writers
+
+
+def test_a_finetune_record_from_before_the_dataset_setting_resumes_on_the_default_dataset_only(tmp_path):
+    from keras_shiftinv.experiments import finetune
+
+    path = str(tmp_path / "aps" / "record.json")
+    today = finetune.pair_settings(finetune.FinetuneConfig(), "aps")
+    assert today["dataset"] == "fashion_mnist"  # the registry's default dataset
+    before = {k: v for k, v in today.items() if k != "dataset"}  # written before `dataset` existed
+    records.write_pair(path, before, row={"top1": 90.0})
+    record = records.read_pair(path, today, upgrade=finetune.with_dataset)
+    assert record["row"] == {"top1": 90.0}
+    photo = finetune.pair_settings(finetune.FinetuneConfig(dataset="fashion_mnist_photo"), "aps")
+    with pytest.raises(UsageError, match="dataset: 'fashion_mnist' -> 'fashion_mnist_photo'"):
+        records.read_pair(path, photo, upgrade=finetune.with_dataset)

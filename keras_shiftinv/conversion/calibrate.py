@@ -41,8 +41,8 @@ import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers import PolyphaseDownsample
-from keras_shiftinv.layers._utils import pad_spatial
-from keras_shiftinv.layers._utils import pad_to_even
+from keras_shiftinv.layers import pad_spatial
+from keras_shiftinv.layers import pad_to_even
 from keras_shiftinv.layers.polyphase_algebra import same_pad
 from keras_shiftinv.layers.polyphase_downsample import align_max_norm
 
@@ -232,7 +232,7 @@ def fit_site(model, site, module, batches, rng, iterations=None):
             solved = solved[:-1]
         module.merge_kernel.assign(solved.astype(module.merge_kernel.dtype))
     after = min(before, after)
-    size = module.kernel_size**2 * 4 * module._channels
+    size = module.kernel_size**2 * 4 * module.input_channels
     if iterations and after > EXACT and size <= ALS_MAX_FEATURES:
         stacks = [ops.convert_to_numpy(same_pad(ops.space_to_depth(x, 2), module.kernel_size, module.padding)) for x in aligned]
         after = refit_mixing(module, normal_equations(stacks, targets, picks, module.kernel_size), iterations)
@@ -267,7 +267,7 @@ def normal_equations(stacks, targets, picks, k):
 def _expand(module, mix):
     """The mixing kernel as a dense `(D, mixed)` matrix: features = patches @ it."""
     if module.mixing == "group":
-        k, c = module.kernel_size, module._channels
+        k, c = module.kernel_size, module.input_channels
         mix = mix.reshape(k, k, 4, c, -1)  # (x, y, p, c, m)
         dense = np.einsum("xypcm,cd->xypcdm", mix, np.eye(c))  # zero off the channel's own group
         return dense.reshape(k * k * 4 * c, -1)  # (D, C*M), column c*M + m
@@ -280,7 +280,7 @@ def _expand(module, mix):
 
 def _collapse(module, dense, shape):
     """The adjoint of `_expand`: a `(D, mixed)` gradient back onto the mixing kernel's layout."""
-    k, c = module.kernel_size, module._channels
+    k, c = module.kernel_size, module.input_channels
     if module.mixing == "group":
         dense = dense.reshape(k, k, 4, c, c, -1)  # (x, y, p, c, c', m)
         return np.einsum("xypcdm,cd->xypcm", dense, np.eye(c)).reshape(shape)

@@ -19,7 +19,7 @@ from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding1D
 from keras_shiftinv.layers import SpatialPadding2D
 from keras_shiftinv.layers import SpatialPadding3D
-from keras_shiftinv.layers._nd import PolyphaseDownsampleND
+from keras_shiftinv.layers import PolyphaseDownsampleND
 
 PADDINGS = (None, "circular")
 SAME_PADDED = (
@@ -557,7 +557,7 @@ def site_target(site, channels):
 
 def fit_module(module, site):
     """Fits a built `PolyphaseDownsample` to the site's op; returns (error, note)."""
-    channels = module._channels
+    channels = module.input_channels
     kernel, per_channel, bias, note = site_target(site, channels)
     (top, _), (left, _) = site.pads
     target, _ = fit.half_grid_target(np.asarray(kernel, "float64"), top, left)
@@ -603,7 +603,7 @@ def site_target_nd(site, channels):
 
 def fit_module_nd(module, site):
     """Fits a built rank-generic module (1-D, 3-D, per-axis strides) to the site's op; (error, note)."""
-    kernel, per_channel, bias, note = site_target_nd(site, module._channels)
+    kernel, per_channel, bias, note = site_target_nd(site, module.input_channels)
     befores = [before for before, _ in site.pads]
     target = fit.half_grid_target_nd(np.asarray(kernel, "float64"), befores, module.strides)
     mixing, merge, error = fit.fit_group_nd(target, module.mixing_kernel.numpy(), module.kernel_size, per_channel)

@@ -32,9 +32,9 @@ from keras_shiftinv.layers import AdaptivePolyphasePool2D
 from keras_shiftinv.layers import BlurPool2D
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import SpatialPadding2D
-from keras_shiftinv.layers._nd import AdaptivePolyphasePoolND
-from keras_shiftinv.layers._nd import PolyphaseDownsampleND
-from keras_shiftinv.layers._nd import SpatialPaddingND
+from keras_shiftinv.layers import AdaptivePolyphasePoolND
+from keras_shiftinv.layers import PolyphaseDownsampleND
+from keras_shiftinv.layers import SpatialPaddingND
 
 INV = ("inv",)
 BROKEN = ("broken",)

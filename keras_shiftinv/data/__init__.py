@@ -28,6 +28,7 @@ from keras_shiftinv.data.registry import DatasetSpec
 from keras_shiftinv.data.registry import EvalTransform
 from keras_shiftinv.data.registry import spec
 from keras_shiftinv.data.scenes import SCENE_CLASS_NAMES
+from keras_shiftinv.data.scenes import SCENES_DATASET
 from keras_shiftinv.data.scenes import fashion_mnist_scenes
 from keras_shiftinv.data.transforms import normalize
 
@@ -48,6 +49,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "IMAGENET_CLASSES",
     "SCENE_CLASS_NAMES",
+    "SCENES_DATASET",
     "fashion_mnist",
     "fashion_mnist_scenes",
     "fashion_mnist_num_examples",

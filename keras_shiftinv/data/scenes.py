@@ -12,6 +12,7 @@ from keras_shiftinv.data.fashion_mnist import split_name
 from keras_shiftinv.errors import DataError
 
 SCENE_CLASS_NAMES = ("background",) + FASHION_MNIST_NAMES
+SCENES_DATASET = "fashion_mnist_scenes"  # the dataset name a segmentation model's metadata records
 ITEM_SIZE = 28
 
 

@@ -65,6 +65,8 @@ class FinetuneConfig:
         worst_case_images: test images of the worst-case accuracy (every
             crop offset; the first N of the `eval_examples`).
         batch_size, width, seed, data_dir: as in `shiftinv train`.
+        dataset: a name of the data registry (`data.DATASETS`); its
+            `DatasetSpec` gives the shift-metric protocol.
     """
 
     base: str = None
@@ -84,21 +86,23 @@ class FinetuneConfig:
     width: float = 0.25
     seed: int = 0
     data_dir: str = None
+    dataset: str = data.DEFAULT_DATASET
 
 
 def recipe_config(config, method, model_dir, epochs, learning_rate):
     return TrainConfig(
-        method=method, dataset="fashion_mnist", data_dir=config.data_dir, model_dir=model_dir,
+        method=method, dataset=config.dataset, data_dir=config.data_dir, model_dir=model_dir,
         epochs=epochs, batch_size=config.batch_size, learning_rate=learning_rate, width=config.width,
         padding="circular", max_train_examples=config.train_examples,
         max_eval_examples=config.eval_examples, validation=False, seed=config.seed, verbose=2,
     ).validate()
 
 
-def score(model, eval_ds, worst_case_images=1000):
-    """Top-1, the two consistencies and the worst-case accuracy, Fashion-MNIST protocol
-    (docs/design.md, 'Metrics'); the worst case on the first `worst_case_images` images."""
-    p = metrics.FASHION_MNIST_PROTOCOL
+def score(model, eval_ds, worst_case_images=1000, protocol=None):
+    """Top-1, the two consistencies and the worst-case accuracy with `protocol` (a `DatasetSpec`'s;
+    default the default dataset's: docs/design.md, 'Metrics'); the worst case on the first
+    `worst_case_images` images."""
+    p = protocol or data.spec(data.DEFAULT_DATASET).protocol
     s = p["crop_size"]
     return {
         "top1": metrics.top_k_accuracy(model, eval_ds, s, k=(1,))[1],
@@ -172,6 +176,13 @@ def pair_settings(config, method):
     return {**settings, "method": method}
 
 
+def with_dataset(record):
+    """A record written before `dataset` was a setting: it ran on the default dataset."""
+    if isinstance(record, dict) and isinstance(record.get("settings"), dict):
+        record["settings"].setdefault("dataset", data.DEFAULT_DATASET)
+    return record
+
+
 def run_finetune(out_dir, config, overwrite=False):
     """Runs the experiment; writes `results.json` and `results.md`; returns the results.
 
@@ -180,11 +191,12 @@ def run_finetune(out_dir, config, overwrite=False):
     """
     stamp = provenance.start()
     os.makedirs(out_dir, exist_ok=True)
-    eval_ds, _ = data.load("fashion_mnist", "validation", batch_size=250, crop=False,
+    protocol = data.spec(config.dataset).protocol
+    eval_ds, _ = data.load(config.dataset, "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
     base, base_path = base_model(out_dir, config, overwrite)
-    before = score(base, eval_ds, config.worst_case_images)
+    before = score(base, eval_ds, config.worst_case_images, protocol)
     print(f"stride base: {before}", flush=True)
     calibration = calibration_images(config) if config.calibration_examples else None
     rows = {}
@@ -193,30 +205,30 @@ def run_finetune(out_dir, config, overwrite=False):
               f"({os.path.join(out_dir, method)})", file=sys.stderr, flush=True)
         method_dir = os.path.join(out_dir, method)
         record_path, settings = os.path.join(method_dir, "record.json"), pair_settings(config, method)
-        record = records.read_pair(record_path, settings, overwrite)
+        record = records.read_pair(record_path, settings, overwrite, upgrade=with_dataset)
         if record is not None:  # finished before the run was stopped
             rows[method] = record["row"]
             print(f"{method}: done before, from {record_path}", flush=True)
             continue
         os.makedirs(method_dir, exist_ok=True)
         converted, conversion = convert(base, method, padding="circular")
-        row = {"before": before, "converted": score(converted, eval_ds, config.worst_case_images),
+        row = {"before": before, "converted": score(converted, eval_ds, config.worst_case_images, protocol),
                "max_fit_error": conversion.max_fit_error, "conversion": str(conversion)}
         metadata = {**read_metadata(base_path), "method": method, "config": dataclasses.asdict(config)}
         if calibration is not None:
             converted, conversion = convert(base, method, padding="circular", calibration_data=calibration)
-            row["calibrated"] = score(converted, eval_ds, config.worst_case_images)
+            row["calibrated"] = score(converted, eval_ds, config.worst_case_images, protocol)
             row["calibration"] = str(conversion)
         if config.distill:
             tuned = distill_stage(converted, base, config, os.path.join(method_dir, "distilled.keras"), metadata)
-            row["distilled"] = score(tuned, eval_ds, config.worst_case_images)
+            row["distilled"] = score(tuned, eval_ds, config.worst_case_images, protocol)
         else:
             tuned = finetune(converted, config, os.path.join(method_dir, "finetuned.keras"), metadata)
-            row["finetuned"] = score(tuned, eval_ds, config.worst_case_images)
+            row["finetuned"] = score(tuned, eval_ds, config.worst_case_images, protocol)
         scratch = train(recipe_config(config, method, os.path.join(method_dir, "scratch"), config.epochs,
                                       config.learning_rate), overwrite=overwrite)
         row["scratch"] = score(scratch["model"] or load_model(scratch["final_model"]), eval_ds,
-                               config.worst_case_images)
+                               config.worst_case_images, protocol)
         rows[method] = row
         records.write_pair(record_path, settings, row=row)
         print(f"{method}: " + ", ".join(f"{s}={row[s]}" for s in stages(config)), flush=True)

@@ -13,6 +13,7 @@ from keras_shiftinv import metrics
 from keras_shiftinv import provenance
 from keras_shiftinv import training
 from keras_shiftinv.data import SCENE_CLASS_NAMES
+from keras_shiftinv.data import SCENES_DATASET
 from keras_shiftinv.data import fashion_mnist_scenes
 from keras_shiftinv.experiments import records
 from keras_shiftinv.experiments.records import summarize
@@ -183,7 +184,7 @@ def run_pair(out_dir, config, method, seed, data, overwrite, verbose, need_model
     scores = metrics.evaluate_segmentation(  # the same shifts for every model
         model, test_set, len(SCENE_CLASS_NAMES), config.max_shift, config.num_shifts, seed=0
     )
-    metadata = {"class_names": list(SCENE_CLASS_NAMES), "dataset": "fashion_mnist_scenes",
+    metadata = {"class_names": list(SCENE_CLASS_NAMES), "dataset": SCENES_DATASET,
                 "image_size": IMAGE_SIZE, "method": method, "task": "segmentation", "settings": settings}
     os.makedirs(folder, exist_ok=True)
     save_model(model, model_path, metadata)

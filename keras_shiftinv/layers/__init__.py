@@ -1,12 +1,21 @@
 """The downsampling layers of keras-shiftinv.
 
-Besides the layers, the argument vocabulary that `methods.py` shares with
-them: `PADDING_MODES`, `MIXING_WIDTHS`, `check_choice`, `normalize_pads`.
+Besides the layers, what the packages above them share with them: the
+argument vocabulary (`PADDING_MODES`, `MIXING_WIDTHS`, `check_choice`,
+`check_channels_last`, `normalize_pads`), the padding helpers (`pad_spatial`,
+`pad_to_even`) and the rank-generic base classes (`PolyphaseDownsampleND`,
+`AdaptivePolyphasePoolND`, `SpatialPaddingND`) that `conversion` recognises.
 """
 
-from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._nd import AdaptivePolyphasePoolND
+from keras_shiftinv.layers._nd import PolyphaseDownsampleND
+from keras_shiftinv.layers._nd import SpatialPaddingND
 from keras_shiftinv.layers._nd import normalize_pads_nd
+from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import check_channels_last
 from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers._utils import pad_spatial
+from keras_shiftinv.layers._utils import pad_to_even
 
 from keras_shiftinv.layers.adaptive_polyphase_pool_1d import AdaptivePolyphasePool1D
 from keras_shiftinv.layers.adaptive_polyphase_pool_2d import AdaptivePolyphasePool2D
@@ -39,6 +48,7 @@ __all__ = [
     "AdaptivePolyphasePool1D",
     "AdaptivePolyphasePool2D",
     "AdaptivePolyphasePool3D",
+    "AdaptivePolyphasePoolND",
     "AdaptivePolyphasePoolMixed2D",
     "BlurPool1D",
     "BlurPool2D",
@@ -49,6 +59,7 @@ __all__ = [
     "PolyphaseDownsample",
     "PolyphaseDownsample1D",
     "PolyphaseDownsample3D",
+    "PolyphaseDownsampleND",
     "PolyphaseDownsampleMixed2D",
     "PolyphaseUpsample1D",
     "PolyphaseUpsample2D",
@@ -56,9 +67,13 @@ __all__ = [
     "SpatialPadding1D",
     "SpatialPadding2D",
     "SpatialPadding3D",
+    "SpatialPaddingND",
     "binomial_filter",
+    "check_channels_last",
     "check_choice",
     "normalize_pads",
     "normalize_pads_nd",
+    "pad_spatial",
+    "pad_to_even",
     "polyphase_split",
 ]

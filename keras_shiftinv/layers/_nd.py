@@ -1,4 +1,4 @@
-"""Rank-generic bases of the 1-D and 3-D layers (not public API).
+"""Rank-generic bases of the 1-D and 3-D layers and of `PolyphaseUpsample2D`.
 
 The public classes (`PolyphaseDownsample1D`, `BlurPool3D`, ...) fix the rank
 and document the arguments; docs/design.md, "Other ranks", says what they
@@ -114,6 +114,11 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         y = ops.conv(x, kernel, padding="valid")
         y = y if bias is None else y + bias
         return (y, phase_index) if self.return_index else y
+
+    @property
+    def input_channels(self):
+        """The number of input channels `C_in`, known once the layer is built."""
+        return self._channels
 
     def fused_kernel(self, dtype="float32"):
         """The grouped mixing and the 1x1 merge folded into one `(k,)*rank + (P*C, filters)` kernel.
@@ -286,9 +291,16 @@ def interleave_phases(phases, strides, channels):
 
 
 class PolyphaseUpsampleND(keras.layers.Layer):
-    """Upsampling at the phase an aligned downsampling chose, `rank` spatial axes (see the subclasses)."""
+    """Upsampling at the phase an aligned downsampling chose, `rank` spatial axes (see the subclasses).
+
+    A subclass may replace the two data movements, `interleave` and `roll`
+    (the 2-D layer uses `depth_to_space` and one gather), and sets
+    `takes_strides = False` where its stride is fixed at 2 (no `strides` key
+    in its config).
+    """
 
     rank = None
+    takes_strides = True
 
     def __init__(
         self,
@@ -345,12 +357,20 @@ class PolyphaseUpsampleND(keras.layers.Layer):
             x = pad_axes(inputs, [(p, p)] * self.rank, self.padding)
             phases = ops.conv(x, ops.cast(self.kernel, x.dtype), padding="valid")  # (B, *n, P*F)
             channels = self.filters
-        outputs = interleave_phases(phases, self.strides, channels)
+        outputs = self.interleave(phases, channels)
         if self.mode == "learned" and self.use_bias:
             outputs = outputs + ops.cast(self.bias, outputs.dtype)
         if phase_index is None:
             return outputs
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        return self.roll(outputs, phase_index)
+
+    def interleave(self, phases, channels):
+        """(B, *low, P*channels) phase-major -> (B, *high, channels)."""
+        return interleave_phases(phases, self.strides, channels)
+
+    def roll(self, outputs, phase_index):
+        """Each item rolled forward by the offsets of its phase (the inverse of the down layer's roll)."""
         return roll_by_phase(outputs, self.strides, phase_index)
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
@@ -374,7 +394,7 @@ class PolyphaseUpsampleND(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
-        if self.rank > 1:
+        if self.takes_strides:
             config["strides"] = self.strides
         return config
 

@@ -242,6 +242,11 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
         """The 3D convolution alone (`polyphase_algebra.conv3d_mix`): `(B, h, w, 4*C)` -> `(B, h, w, 2*filters)`."""
         return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding)
 
+    @property
+    def input_channels(self):
+        """The number of input channels `C_in`, known once the layer is built."""
+        return self._channels
+
     def fused_kernel(self, dtype="float32"):
         """The mixing and merge folded into one `(k, k, 4*C, filters)` kernel and its bias (`polyphase_algebra.fused_kernel`)."""
         mixing_bias, merge_bias = self._biases()

@@ -45,6 +45,7 @@ class PolyphaseUpsample1D(PolyphaseUpsampleND):
     """
 
     rank = 1
+    takes_strides = False
 
     def __init__(
         self,

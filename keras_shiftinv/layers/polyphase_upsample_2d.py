@@ -1,21 +1,12 @@
 import keras
 from keras import ops
 
-from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers._utils import IndexedOutputSpec
-from keras_shiftinv.layers._utils import as_float
-from keras_shiftinv.layers._utils import check_choice
-from keras_shiftinv.layers._utils import check_image_shape
-from keras_shiftinv.layers._utils import check_odd_kernel_size
-from keras_shiftinv.layers._utils import check_positive_int
-from keras_shiftinv.layers._utils import pad_spatial
+from keras_shiftinv.layers._nd import PolyphaseUpsampleND
 from keras_shiftinv.layers._utils import rolled_by_phase
-
-MODES = ("place", "learned")
 
 
 @keras.saving.register_keras_serializable(package="keras_shiftinv")
-class PolyphaseUpsample2D(IndexedOutputSpec, keras.layers.Layer):
+class PolyphaseUpsample2D(PolyphaseUpsampleND):
     """Stride-2 upsampling at the phase an aligned downsampling chose.
 
     The inverse of the aligned downsampling layers. The four phases of the
@@ -68,6 +59,9 @@ class PolyphaseUpsample2D(IndexedOutputSpec, keras.layers.Layer):
            [0., 2., 0., 3.]], dtype=float32)
     """
 
+    rank = 2
+    takes_strides = False
+
     def __init__(
         self,
         filters=None,
@@ -79,72 +73,13 @@ class PolyphaseUpsample2D(IndexedOutputSpec, keras.layers.Layer):
         bias_initializer="zeros",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.mode = check_choice("mode", mode, MODES)
-        if self.mode == "place":
-            if filters is not None:
-                raise ValueError(
-                    "Argument `filters` must be None for mode='place' (the output "
-                    f"keeps the input's channels). Received: filters={filters!r}"
-                )
-            self.filters = None
-        else:
-            self.filters = check_positive_int("filters", filters)
-        self.kernel_size = check_odd_kernel_size(kernel_size)
-        self.padding = check_choice("padding", padding, PADDING_MODES)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-
-    def build(self, input_shape):
-        channels = check_image_shape(self.__class__.__name__, input_shape)
-        if self.mode == "place":
-            return
-        k = self.kernel_size
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(k, k, channels, 4 * self.filters),
-            initializer=self.kernel_initializer,
+        super().__init__(
+            filters, mode, kernel_size, padding, use_bias, kernel_initializer, bias_initializer,
+            strides=2, **kwargs,
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.filters,), initializer=self.bias_initializer
-            )
 
-    def call(self, inputs, phase_index=None):
-        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
-        if self.mode == "place":
-            zeros = ops.zeros_like(inputs)
-            phases = ops.concatenate([inputs, zeros, zeros, zeros], axis=-1)  # (B, h, w, 4*C)
-        else:
-            p = self.kernel_size // 2
-            x = pad_spatial(inputs, ((p, p), (p, p)), self.padding)
-            phases = ops.conv(x, ops.cast(self.kernel, x.dtype), padding="valid")  # (B, h, w, 4*F)
-        outputs = ops.depth_to_space(phases, 2)  # (B, 2h, 2w, F), phase p at [dy::2, dx::2]
-        if self.mode == "learned" and self.use_bias:
-            outputs = outputs + ops.cast(self.bias, outputs.dtype)
-        if phase_index is None:
-            return outputs
-        phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+    def interleave(self, phases, channels):
+        return ops.depth_to_space(phases, 2)  # (B, 2h, 2w, F), phase p at [dy::2, dx::2]
+
+    def roll(self, outputs, phase_index):
         return rolled_by_phase(outputs, phase_index)  # one gather: no tf.Roll, no rolled copies
-
-    def compute_output_shape(self, input_shape, phase_index_shape=None):
-        check_image_shape(self.__class__.__name__, input_shape)
-        b, h, w, c = input_shape
-        double = lambda n: None if n is None else 2 * n  # noqa: E731
-        return (b, double(h), double(w), c if self.filters is None else self.filters)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "mode": self.mode,
-                "kernel_size": self.kernel_size,
-                "padding": self.padding,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            }
-        )
-        return config

@@ -1,4 +1,5 @@
-"""The two input forms every metric takes: numpy arrays, or an iterable of batches."""
+"""What the metrics share: the two input forms every metric takes (numpy arrays, or an
+iterable of batches), the square-crop check, the crop, and batched prediction."""
 
 import numpy as np
 
@@ -31,3 +32,30 @@ def batches(data, batch_size=BATCH_SIZE):
         return
     for images, targets in data:
         yield np.asarray(images), np.asarray(targets)
+
+
+def check_crop(images, crop_size):
+    """Returns the side of the square `images` (N, S, S, C); raises if not square or `crop_size > S`."""
+    side = images.shape[1]
+    if images.shape[1] != images.shape[2]:
+        raise ValueError(f"Metrics expect square images. Received: image shape {images.shape[1:3]}")
+    if crop_size > side:
+        raise ValueError(
+            f"`crop_size` must not exceed the image size {side}. Received: crop_size={crop_size}"
+        )
+    return side
+
+
+def predict_probabilities(model, images, from_logits, chunk=512):
+    """The model's class probabilities (float64) for `images`, predicted `chunk` at a time."""
+    parts = [model.predict_on_batch(images[i : i + chunk]) for i in range(0, len(images), chunk)]
+    out = np.concatenate([np.asarray(p, dtype="float64") for p in parts])
+    if from_logits:
+        out = np.exp(out - out.max(axis=-1, keepdims=True))
+        out /= out.sum(axis=-1, keepdims=True)
+    return out
+
+
+def crop(images, top, left, size):
+    """The `size` x `size` window of `images` (N, H, W, C) whose top-left corner is `(top, left)`."""
+    return images[:, top : top + size, left : left + size]

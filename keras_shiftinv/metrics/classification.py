@@ -13,6 +13,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_shiftinv.metrics._inputs import batches
+from keras_shiftinv.metrics._inputs import check_crop
+from keras_shiftinv.metrics._inputs import crop
+from keras_shiftinv.metrics._inputs import predict_probabilities
 from keras_shiftinv.metrics.worst_case import worst_case_accuracy
 
 IMAGENET_PROTOCOL = {"crop_size": 224, "max_shift": 32, "positions": 64, "passes": 5}
@@ -21,30 +24,6 @@ FASHION_MNIST_PROTOCOL = {"crop_size": 32, "max_shift": 4, "positions": 16, "pas
 
 def _batches(dataset, progress=None):
     yield from tqdm(batches(dataset), desc=progress, disable=progress is None, leave=False)
-
-
-def _check_crop(images, crop_size):
-    side = images.shape[1]
-    if images.shape[1] != images.shape[2]:
-        raise ValueError(f"Metrics expect square images. Received: image shape {images.shape[1:3]}")
-    if crop_size > side:
-        raise ValueError(
-            f"`crop_size` must not exceed the image size {side}. Received: crop_size={crop_size}"
-        )
-    return side
-
-
-def _predict(model, images, from_logits, chunk=512):
-    parts = [model.predict_on_batch(images[i : i + chunk]) for i in range(0, len(images), chunk)]
-    out = np.concatenate([np.asarray(p, dtype="float64") for p in parts])
-    if from_logits:
-        out = np.exp(out - out.max(axis=-1, keepdims=True))
-        out /= out.sum(axis=-1, keepdims=True)
-    return out
-
-
-def _crop(images, top, left, size):
-    return images[:, top : top + size, left : left + size]
 
 
 def consistency(model, dataset, crop_size=224, passes=5, seed=0, from_logits=True, progress=None):
@@ -57,11 +36,11 @@ def consistency(model, dataset, crop_size=224, passes=5, seed=0, from_logits=Tru
     rng = np.random.default_rng(seed)
     agree = total = 0
     for images, _ in _batches(dataset, progress):
-        side = _check_crop(images, crop_size)
+        side = check_crop(images, crop_size)
         for _ in range(passes):
             (t1, l1), (t2, l2) = rng.integers(0, side - crop_size + 1, size=(2, 2))
-            a = _predict(model, _crop(images, t1, l1, crop_size), from_logits).argmax(-1)
-            b = _predict(model, _crop(images, t2, l2, crop_size), from_logits).argmax(-1)
+            a = predict_probabilities(model, crop(images, t1, l1, crop_size), from_logits).argmax(-1)
+            b = predict_probabilities(model, crop(images, t2, l2, crop_size), from_logits).argmax(-1)
             agree += int(np.sum(a == b))
             total += len(a)
     return 100.0 * agree / total
@@ -81,13 +60,13 @@ def circular_consistency(model, dataset, crop_size=224, max_shift=32, passes=1, 
     rng = np.random.default_rng(seed)
     agree = total = 0
     for images, _ in _batches(dataset, progress):
-        side = _check_crop(images, crop_size)
+        side = check_crop(images, crop_size)
         start = (side - crop_size) // 2
-        crops = _crop(images, start, start, crop_size)
+        crops = crop(images, start, start, crop_size)
         for _ in range(passes):
             s1, s2 = rng.integers(-max_shift, max_shift, size=(2, 2)) if max_shift else np.zeros((2, 2), int)
-            a = _predict(model, np.roll(crops, tuple(s1), axis=(1, 2)), from_logits).argmax(-1)
-            b = _predict(model, np.roll(crops, tuple(s2), axis=(1, 2)), from_logits).argmax(-1)
+            a = predict_probabilities(model, np.roll(crops, tuple(s1), axis=(1, 2)), from_logits).argmax(-1)
+            b = predict_probabilities(model, np.roll(crops, tuple(s2), axis=(1, 2)), from_logits).argmax(-1)
             agree += int(np.sum(a == b))
             total += len(a)
     return 100.0 * agree / total
@@ -114,7 +93,7 @@ def stability_curves(model, dataset, crop_size=224, positions=64, max_images=Non
     curves, labels = [], []
     seen = 0
     for images, y in _batches(dataset, progress):
-        side = _check_crop(images, crop_size)
+        side = check_crop(images, crop_size)
         need = max(max(o) for o in offsets)
         if side - crop_size < need:
             raise ValueError(
@@ -123,9 +102,9 @@ def stability_curves(model, dataset, crop_size=224, positions=64, max_images=Non
             )
         if max_images is not None:
             images, y = images[: max_images - seen], y[: max_images - seen]
-        batch = np.stack([_crop(images, t, l, crop_size) for t, l in offsets], axis=1)
+        batch = np.stack([crop(images, t, l, crop_size) for t, l in offsets], axis=1)
         flat = batch.reshape((-1,) + batch.shape[2:])  # (N * positions, s, s, C)
-        probs = _predict(model, flat, from_logits).reshape(len(images), positions, -1)
+        probs = predict_probabilities(model, flat, from_logits).reshape(len(images), positions, -1)
         curves.append(probs[np.arange(len(images)), :, y])
         labels.append(y)
         seen += len(images)
@@ -152,18 +131,18 @@ def mean_absolute_change(model, dataset, crop_size=224, from_logits=True, progre
     """
     changes = []
     for images, _ in _batches(dataset, progress):
-        side = _check_crop(images, crop_size)
+        side = check_crop(images, crop_size)
         if side < crop_size + 1:
             raise ValueError(
                 f"A one-pixel shift needs images larger than the crop. Received: image size {side}, "
                 f"crop_size={crop_size}"
             )
         start = (side - crop_size - 1) // 2
-        base = _predict(model, _crop(images, start, start, crop_size), from_logits)
+        base = predict_probabilities(model, crop(images, start, start, crop_size), from_logits)
         y0 = base.argmax(-1)
         rows = np.arange(len(images))
         for dt, dl in ((0, 1), (1, 0)):
-            shifted = _predict(model, _crop(images, start + dt, start + dl, crop_size), from_logits)
+            shifted = predict_probabilities(model, crop(images, start + dt, start + dl, crop_size), from_logits)
             changes.append(np.abs(base[rows, y0] - shifted[rows, y0]))
     return float(np.concatenate(changes).mean())
 
@@ -173,9 +152,9 @@ def top_k_accuracy(model, dataset, crop_size=224, k=(1, 5), from_logits=True, pr
     hits = {kk: 0 for kk in k}
     total = 0
     for images, y in _batches(dataset, progress):
-        side = _check_crop(images, crop_size)
+        side = check_crop(images, crop_size)
         start = (side - crop_size) // 2
-        probs = _predict(model, _crop(images, start, start, crop_size), from_logits)
+        probs = predict_probabilities(model, crop(images, start, start, crop_size), from_logits)
         ranked = np.argsort(-probs, axis=-1, kind="stable")
         for kk in k:
             hits[kk] += int(np.sum(np.any(ranked[:, :kk] == y[:, None], axis=-1)))

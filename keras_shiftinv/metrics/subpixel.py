@@ -28,9 +28,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from keras_shiftinv.metrics._inputs import batches
-from keras_shiftinv.metrics.classification import _check_crop
-from keras_shiftinv.metrics.classification import _crop
-from keras_shiftinv.metrics.classification import _predict
+from keras_shiftinv.metrics._inputs import check_crop
+from keras_shiftinv.metrics._inputs import crop
+from keras_shiftinv.metrics._inputs import predict_probabilities
 
 
 def _upsample2(x, axis):
@@ -99,9 +99,9 @@ def _image_batches(images, progress):
 
 
 def _center(batch, crop_size):
-    side = _check_crop(batch, crop_size)
+    side = check_crop(batch, crop_size)
     start = (side - crop_size) // 2
-    return _crop(batch, start, start, crop_size)
+    return crop(batch, start, start, crop_size)
 
 
 def subpixel_consistency(model, images, crop_size=224, max_shift=32, passes=1, seed=0, from_logits=True,
@@ -136,10 +136,10 @@ def subpixel_consistency(model, images, crop_size=224, max_shift=32, passes=1, s
     agree = total = 0
     for batch in _image_batches(images, progress):
         crops = _center(batch, crop_size)
-        base = _predict(model, crops, from_logits).argmax(-1)
+        base = predict_probabilities(model, crops, from_logits).argmax(-1)
         for _ in range(passes):
             shift = tuple(int(s) for s in rng.integers(-max_shift, max_shift, size=2)) if max_shift else (0, 0)
-            moved = _predict(model, half_pixel_shift(crops, shift), from_logits).argmax(-1)
+            moved = predict_probabilities(model, half_pixel_shift(crops, shift), from_logits).argmax(-1)
             agree += int(np.sum(base == moved))
             total += len(base)
     if not total:
@@ -157,8 +157,8 @@ def half_pixel_mac(model, images, crop_size=224, from_logits=True, progress=None
     changes = []
     for batch in _image_batches(images, progress):
         crops = _center(batch, crop_size)
-        base = _predict(model, crops, from_logits)
-        moved = _predict(model, half_pixel_shift(crops), from_logits)
+        base = predict_probabilities(model, crops, from_logits)
+        moved = predict_probabilities(model, half_pixel_shift(crops), from_logits)
         top = base.argmax(-1)
         rows = np.arange(len(top))
         changes.append(np.abs(base[rows, top] - moved[rows, top]))
@@ -247,7 +247,7 @@ def fractional_worst_case_accuracy(model, images, labels=None, steps=4, crop_siz
         images = (images, np.asarray(labels))
     correct = center_hits = seen = 0
     for batch, y in tqdm(batches(images), desc=progress, disable=progress is None, leave=False):
-        side = _check_crop(batch, crop_size)
+        side = check_crop(batch, crop_size)
         if side < crop_size + 2:
             raise ValueError(
                 f"Fractional shifts need a one-pixel border around the crop: images of at least "

@@ -9,9 +9,9 @@ import keras
 from keras_shiftinv import methods
 from keras_shiftinv._renames import renamed_argument
 from keras_shiftinv.layers import SpatialPadding2D
-from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers._utils import check_channels_last
-from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers import PADDING_MODES
+from keras_shiftinv.layers import check_channels_last
+from keras_shiftinv.layers import check_choice
 
 METHODS = methods.METHODS
 DOWNSAMPLE_METHODS = METHODS  # the old name

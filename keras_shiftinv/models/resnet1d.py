@@ -9,9 +9,9 @@ import keras
 
 from keras_shiftinv import methods
 from keras_shiftinv.layers import SpatialPadding1D
-from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers._utils import check_channels_last
-from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers import PADDING_MODES
+from keras_shiftinv.layers import check_channels_last
+from keras_shiftinv.layers import check_choice
 from keras_shiftinv.models.resnet import BN_KWARGS
 
 # The methods whose module exists in 1-D ("conv3d" mixes 4 phases of an image).

@@ -9,9 +9,9 @@ from keras_shiftinv.layers import CropLike2D
 from keras_shiftinv.layers import PadToMultiple2D
 from keras_shiftinv.layers import PolyphaseUpsample2D
 from keras_shiftinv.layers import SpatialPadding2D
-from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers._utils import check_channels_last
-from keras_shiftinv.layers._utils import check_choice
+from keras_shiftinv.layers import PADDING_MODES
+from keras_shiftinv.layers import check_channels_last
+from keras_shiftinv.layers import check_choice
 from keras_shiftinv.models.resnet import apply_conv_bn
 from keras_shiftinv.models.resnet import apply_downsample_conv
 
