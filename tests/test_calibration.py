@@ -11,6 +11,7 @@ import pytest
 import keras_shiftinv as ks
 from keras_shiftinv.distill import Distiller
 from keras_shiftinv.distill import distillation_loss
+from keras_shiftinv.distill import feature_loss
 
 
 def strided_conv_circular(x, kernel, bias=None):
@@ -181,6 +182,48 @@ def test_distill_bad_input():
         ks.distill(teacher, teacher, smooth_images(4), epochs=0)
     with pytest.raises(ValueError, match="Received: temperature=0"):
         Distiller(teacher, teacher, temperature=0)
+
+
+def bn_classifier():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv1",
+                            kernel_initializer=keras.initializers.GlorotNormal(0))(inputs)
+    x = keras.layers.ReLU(name="block_out")(keras.layers.BatchNormalization(name="bn")(x))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="down",
+                            kernel_initializer=keras.initializers.GlorotNormal(1))(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotNormal(2))(x))
+
+
+def test_feature_loss_matches_numpy_and_is_zero_for_the_teacher():
+    rng = np.random.default_rng(0)
+    t = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 6))]
+    s = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 6))]
+    expected = np.mean([np.mean((t[0].mean((1, 2)) - s[0].mean((1, 2))) ** 2), np.mean((t[1] - s[1]) ** 2)])
+    assert float(feature_loss(t, s)) == pytest.approx(expected, rel=1e-5)
+    teacher, x = bn_classifier(), smooth_images(8)
+    distiller = Distiller(teacher, teacher, feature_layers=["block_out", "pool"], feature_weight=5.0)
+    assert float(distiller.compute_loss(x, None, distiller(x))) == pytest.approx(0.0, abs=1e-6)
+    student, _ = ks.convert(teacher, "group-aps", padding="circular")  # a different student: a positive term
+    distiller = Distiller(student, teacher, feature_layers=["block_out", "pool"], feature_weight=5.0)
+    outputs, reference = distiller(x), [teacher.get_layer(n).output for n in ("block_out", "pool")]
+    teacher_features = keras.Model(teacher.input, reference)(x)
+    expected = distillation_loss(teacher(x), outputs[0]) + 5.0 * feature_loss(teacher_features, outputs[1:])
+    assert float(distiller.compute_loss(x, None, outputs)) == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError, match=r"Received: feature_layers=\['nope'\]"):
+        Distiller(teacher, teacher, feature_layers=["nope"], feature_weight=1.0)
+
+
+def test_distill_freeze_batch_norm_keeps_the_statistics():
+    teacher, x = bn_classifier(), smooth_images(32, seed=5)
+    student, _ = ks.convert(teacher, "group", padding="circular")
+    bn = student.get_layer("bn")
+    before = [w.numpy().copy() for w in bn.weights]  # gamma, beta, moving mean and variance
+    ks.distill(student, teacher, x, learning_rate=1e-2, batch_size=16, freeze_batch_norm=True,
+               feature_layers=["block_out"], feature_weight=1.0)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, bn.weights)) and bn.trainable
+    ks.distill(student, teacher, x, learning_rate=1e-2, batch_size=16)  # default: batch statistics, updated
+    assert not np.array_equal(before[2], bn.moving_mean.numpy())
 
 
 def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path):
