@@ -120,6 +120,11 @@ class Distiller(keras.Model):
             averaged outputs are matched too (`feature_loss`); then `call`
             returns `[logits, *features]`.
         feature_weight: the weight of `feature_loss` in the loss.
+        teacher_shifts: `n > 1` replaces the teacher's target by its softened
+            class distribution averaged over the `n * n` circular shifts of
+            the input by `(i, j)`, `0 <= i, j < n` (images `(B, H, W, C)`;
+            logits only): a shift-invariant student then gets one target
+            per image instead of the teacher's shift-dependent ones.
 
     Example:
     >>> inputs = keras.Input((4,))
@@ -135,12 +140,16 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, student, teacher, temperature=4.0, from_logits=True, feature_layers=(),
-                 feature_weight=0.0, **kwargs):
+                 feature_weight=0.0, teacher_shifts=1, **kwargs):
         super().__init__(**kwargs)
         if not temperature > 0:
             raise ValueError(f"Argument `temperature` must be > 0. Received: temperature={temperature}")
         if not feature_weight >= 0:
             raise ValueError(f"Argument `feature_weight` must be >= 0. Received: feature_weight={feature_weight}")
+        if not isinstance(teacher_shifts, int) or teacher_shifts < 1 or (teacher_shifts > 1 and not from_logits):
+            raise ValueError("Argument `teacher_shifts` must be an int >= 1 (1 unless `from_logits`). "
+                             f"Received: teacher_shifts={teacher_shifts!r}")
+        self.teacher_shifts = teacher_shifts
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
@@ -157,11 +166,27 @@ class Distiller(keras.Model):
             return self.student_features(inputs, training=training)
         return self.student(inputs, training=training)
 
+    def shift_averaged(self, x, logits):
+        """`T * log` of the mean over `teacher_shifts**2` circular shifts of `softmax(teacher / T)`
+        (logits whose softened distribution is that mean); `logits`: the unshifted teacher's."""
+        n, t = self.teacher_shifts, self.temperature
+        log_probs = [ops.log_softmax(logits / t, axis=-1)]
+        for i in range(n):
+            for j in range(n):
+                if i or j:
+                    shifted = ops.roll(ops.roll(x, i, axis=1), j, axis=2)
+                    log_probs.append(ops.log_softmax(self.teacher(shifted, training=False) / t, axis=-1))
+        mean = ops.logsumexp(ops.stack(log_probs), axis=0) - np.log(len(log_probs))  # (B, classes)
+        return t * mean
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not self.feature_layers:
-            teacher = ops.stop_gradient(self.teacher(x, training=False))
+            teacher = self.teacher(x, training=False)
+            teacher = ops.stop_gradient(self.shift_averaged(x, teacher) if self.teacher_shifts > 1 else teacher)
             return distillation_loss(teacher, y_pred, self.temperature, self.from_logits)
         teacher = [ops.stop_gradient(t) for t in self.teacher_features(x, training=False)]
+        if self.teacher_shifts > 1:
+            teacher[0] = ops.stop_gradient(self.shift_averaged(x, teacher[0]))
         loss = distillation_loss(teacher[0], y_pred[0], self.temperature, self.from_logits)
         return loss + self.feature_weight * feature_loss(teacher[1:], y_pred[1:])
 
@@ -197,6 +222,7 @@ def _images_only(data, batch_size):
 def distill(
     converted, original, data, *, epochs=1, temperature=4.0, learning_rate=1e-4, batch_size=32,
     from_logits=True, verbose=0, freeze_batch_norm=False, feature_layers=(), feature_weight=0.0,
+    teacher_shifts=1,
 ):
     """Trains `converted` to match the frozen `original`'s outputs on unlabelled `data`.
 
@@ -216,6 +242,8 @@ def distill(
         feature_layers: layer names whose spatially averaged outputs are
             matched too, with weight `feature_weight` (see `Distiller`).
         feature_weight: the weight of that feature term.
+        teacher_shifts: `n > 1`: the target is the teacher averaged over
+            `n * n` circular shifts of each input (see `Distiller`).
 
     Returns:
         `(converted, history)`: the student, trained, and `fit`'s `History`.
@@ -239,7 +267,8 @@ def distill(
     inputs, steps = _images_only(data, batch_size)
     trainable = original.trainable
     frozen = [bn for bn in _batch_norms(converted) if bn.trainable] if freeze_batch_norm else []
-    distiller = Distiller(converted, original, temperature, from_logits, feature_layers, feature_weight)
+    distiller = Distiller(converted, original, temperature, from_logits, feature_layers, feature_weight,
+                          teacher_shifts)
     try:
         for bn in frozen:
             bn.trainable = False  # Keras 3: a non-trainable batch norm runs in inference mode

@@ -214,6 +214,20 @@ def test_feature_loss_matches_numpy_and_is_zero_for_the_teacher():
         Distiller(teacher, teacher, feature_layers=["nope"], feature_weight=1.0)
 
 
+def test_teacher_shifts_averages_the_teacher_over_circular_shifts():
+    teacher, x, t = tiny_classifier(), smooth_images(6, seed=6), 2.0
+    student = tiny_classifier(seed=20)
+    softmax = lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)
+    p = np.mean([softmax(np.asarray(teacher(np.roll(x, (i, j), (1, 2)))) / t)
+                 for i in range(2) for j in range(2)], axis=0)  # numpy: the mean of 4 shifted teachers
+    q = softmax(np.asarray(student(x)) / t)
+    expected = t**2 * np.mean(np.sum(p * np.log(p / q), axis=-1))
+    distiller = Distiller(student, teacher, temperature=t, teacher_shifts=2)
+    assert float(distiller.compute_loss(x, None, student(x))) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="Received: teacher_shifts=0"):
+        Distiller(student, teacher, teacher_shifts=0)
+
+
 def test_distill_freeze_batch_norm_keeps_the_statistics():
     teacher, x = bn_classifier(), smooth_images(32, seed=5)
     student, _ = ks.convert(teacher, "group", padding="circular")
