@@ -191,10 +191,22 @@ class Distiller(keras.Model):
         return loss + self.feature_weight * feature_loss(teacher[1:], y_pred[1:])
 
 
-def fine_tuning_optimizer(learning_rate, steps):
-    """Adam with a cosine decay from `learning_rate` to 0 over `steps` (see the module doc)."""
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(int(steps), 1))
-    return keras.optimizers.Adam(schedule)
+def fine_tuning_schedule(learning_rate, steps, warmup=0.0):
+    """A cosine decay from `learning_rate` to 0 over `steps` (see the module doc).
+
+    `warmup` in `[0, 1)`: that fraction of the steps first rises linearly
+    from 0 to `learning_rate`, the cosine then runs over the rest.
+    """
+    steps = max(int(steps), 1)
+    ramp = int(warmup * steps)
+    if not ramp:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    return keras.optimizers.schedules.CosineDecay(0.0, steps - ramp, warmup_target=learning_rate, warmup_steps=ramp)
+
+
+def fine_tuning_optimizer(learning_rate, steps, warmup=0.0):
+    """Adam on `fine_tuning_schedule(learning_rate, steps, warmup)`."""
+    return keras.optimizers.Adam(fine_tuning_schedule(learning_rate, steps, warmup))
 
 
 def _images_only(data, batch_size):
@@ -222,7 +234,7 @@ def _images_only(data, batch_size):
 def distill(
     converted, original, data, *, epochs=1, temperature=4.0, learning_rate=1e-4, batch_size=32,
     from_logits=True, verbose=0, freeze_batch_norm=False, feature_layers=(), feature_weight=0.0,
-    teacher_shifts=1,
+    teacher_shifts=1, warmup=0.0,
 ):
     """Trains `converted` to match the frozen `original`'s outputs on unlabelled `data`.
 
@@ -244,6 +256,8 @@ def distill(
         feature_weight: the weight of that feature term.
         teacher_shifts: `n > 1`: the target is the teacher averaged over
             `n * n` circular shifts of each input (see `Distiller`).
+        warmup: fraction of the steps (in `[0, 1)`) over which the rate
+            first rises linearly from 0 (`fine_tuning_optimizer`).
 
     Returns:
         `(converted, history)`: the student, trained, and `fit`'s `History`.
@@ -264,6 +278,8 @@ def distill(
             raise ValueError(f"Argument `{name}` must be an int >= 1. Received: {name}={value!r}")
     if not learning_rate > 0:
         raise ValueError(f"Argument `learning_rate` must be > 0. Received: learning_rate={learning_rate}")
+    if not 0 <= warmup < 1:
+        raise ValueError(f"Argument `warmup` must be in [0, 1). Received: warmup={warmup}")
     inputs, steps = _images_only(data, batch_size)
     trainable = original.trainable
     frozen = [bn for bn in _batch_norms(converted) if bn.trainable] if freeze_batch_norm else []
@@ -272,7 +288,7 @@ def distill(
     try:
         for bn in frozen:
             bn.trainable = False  # Keras 3: a non-trainable batch norm runs in inference mode
-        distiller.compile(optimizer=fine_tuning_optimizer(learning_rate, (steps or 1) * epochs))
+        distiller.compile(optimizer=fine_tuning_optimizer(learning_rate, (steps or 1) * epochs, warmup))
         fit_kwargs = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {"shuffle": False}
         history = distiller.fit(inputs, epochs=epochs, verbose=verbose, **fit_kwargs)
     finally:

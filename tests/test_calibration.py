@@ -1,5 +1,6 @@
 """Data-aware conversion (`convert(..., calibration_data=...)`) and `distill` (issue 25)."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -228,6 +229,30 @@ def test_teacher_shifts_averages_the_teacher_over_circular_shifts():
         Distiller(student, teacher, teacher_shifts=0)
 
 
+def test_fine_tuning_schedule_warmup_then_cosine():
+    from keras_shiftinv.distill import fine_tuning_schedule
+
+    rate = fine_tuning_schedule(1e-3, 100, warmup=0.1)  # 10 steps up, cosine over 90
+    lr = [float(rate(step)) for step in (0, 5, 10, 55, 100)]
+    assert lr == pytest.approx([0.0, 5e-4, 1e-3, 5e-4, 0.0], abs=1e-9)  # cos(pi / 2) at 45 of 90 steps
+    plain = fine_tuning_schedule(1e-3, 100)  # no warm-up: the cosine from step 0
+    assert [float(plain(step)) for step in (0, 50, 100)] == pytest.approx([1e-3, 5e-4, 0.0], abs=1e-9)
+    with pytest.raises(ValueError, match="Received: warmup=1"):
+        ks.distill(tiny_classifier(), tiny_classifier(), smooth_images(4), warmup=1)
+
+
+def test_finetune_pair_settings_leave_out_a_default_warmup():
+    from keras_shiftinv.experiments.finetune import FinetuneConfig
+    from keras_shiftinv.experiments.finetune import pair_settings
+    from keras_shiftinv.experiments.finetune import title
+
+    plain = pair_settings(FinetuneConfig(distill=True), "aps")  # as recorded before the option existed
+    assert "distill_warmup" not in plain and plain["temperature"] == 4.0
+    warm = FinetuneConfig(distill=True, distill_warmup=0.1)
+    assert pair_settings(warm, "aps") == {**plain, "distill_warmup": 0.1}
+    assert "warm-up 0.1 of the steps" in title(dataclasses.asdict(warm))
+
+
 def test_distill_freeze_batch_norm_keeps_the_statistics():
     teacher, x = bn_classifier(), smooth_images(32, seed=5)
     student, _ = ks.convert(teacher, "group", padding="circular")
@@ -246,6 +271,7 @@ def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path
     for args, message in (
         (["--calibration-examples", "-1"], "--calibration-examples must be >= 0; got -1"),
         (["--distill", "--temperature", "0"], "--temperature and --distill-learning-rate must be > 0"),
+        (["--distill", "--distill-warmup", "1"], "--distill-warmup must be in [0, 1); got 1.0"),
     ):
         code = main(["finetune", "--out", str(tmp_path / "out"), *args])
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
