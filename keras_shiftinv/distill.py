@@ -9,6 +9,19 @@ across temperatures). The schedule is one suited to fine-tuning a model
 that is already close: Adam at a small rate (default `1e-4`) decayed by a
 cosine to zero over the run, no warm-up, no weight decay.
 
+Two options (issue 25), both off by default:
+
+- `freeze_batch_norm=True`: the student's `BatchNormalization` layers run in
+  inference mode with their statistics and affine weights fixed during the
+  run (e.g. the statistics that calibration re-estimated), instead of
+  normalizing each batch by its own statistics and updating the moving ones.
+- `feature_layers=(names...)`, `feature_weight=w`: adds `w` times the mean
+  squared difference of the two models' outputs of each named layer, each
+  first averaged over its spatial axes (`feature_loss`). Averaging keeps the
+  term meaningful for the `-aps` methods, whose feature maps are circular
+  shifts of the original's; the names must exist in both models (`convert`
+  keeps the names of the layers it copies, e.g. ResNet-18's `stageS_blockB_out`).
+
 `Distiller` is the same thing for plain `model.fit` code: a `keras.Model`
 whose `call` is the student's and whose loss is the distillation loss; save
 the student (`distiller.student`), never the wrapper.
@@ -46,6 +59,50 @@ def distillation_loss(teacher_outputs, student_outputs, temperature=4.0, from_lo
     return temperature**2 * ops.mean(kl)
 
 
+def feature_loss(teacher_features, student_features):
+    """Mean over layers of the mean squared difference of spatially averaged features.
+
+    Args:
+        teacher_features: list of `(B, ..., C)` teacher feature maps.
+        student_features: the student's, same shapes (one per teacher map).
+
+    Example:
+    >>> t = [np.ones((2, 4, 4, 3)), np.zeros((2, 2, 2, 5))]
+    >>> float(feature_loss(t, t))
+    0.0
+    >>> float(feature_loss(t, [np.zeros((2, 4, 4, 3)), np.zeros((2, 2, 2, 5))]))
+    0.5
+    """
+    losses = []
+    for t, s in zip(teacher_features, student_features, strict=True):
+        axes = tuple(range(1, len(t.shape) - 1))  # (B, ..., C) -> (B, C)
+        t = ops.mean(ops.cast(t, "float32"), axis=axes) if axes else ops.cast(t, "float32")
+        s = ops.mean(ops.cast(s, "float32"), axis=axes) if axes else ops.cast(s, "float32")
+        losses.append(ops.mean(ops.square(t - s)))
+    return ops.mean(ops.stack(losses))
+
+
+def _with_features(model, names):
+    """`model` as a functional model whose outputs are `[output, *named layers' outputs]`."""
+    try:
+        features = [model.get_layer(name).output for name in names]
+    except ValueError as error:
+        raise ValueError(f"Argument `feature_layers` names a layer missing from {model.name!r} ({error}). "
+                         f"Received: feature_layers={list(names)}") from None
+    return keras.Model(model.input, [model.outputs[0], *features])
+
+
+def _batch_norms(model):
+    """Every `BatchNormalization` layer of `model`, nested models included."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif hasattr(layer, "layers"):
+            found.extend(_batch_norms(layer))
+    return found
+
+
 class Distiller(keras.Model):
     """Trains `student` to match the frozen `teacher` (no labels needed).
 
@@ -59,6 +116,15 @@ class Distiller(keras.Model):
         teacher: the model to match (e.g. the original); frozen here.
         temperature: the softening temperature `T`.
         from_logits: False if both models end in a softmax.
+        feature_layers: names of layers of both models whose spatially
+            averaged outputs are matched too (`feature_loss`); then `call`
+            returns `[logits, *features]`.
+        feature_weight: the weight of `feature_loss` in the loss.
+        teacher_shifts: `n > 1` replaces the teacher's target by its softened
+            class distribution averaged over the `n * n` circular shifts of
+            the input by `(i, j)`, `0 <= i, j < n` (images `(B, H, W, C)`;
+            logits only): a shift-invariant student then gets one target
+            per image instead of the teacher's shift-dependent ones.
 
     Example:
     >>> inputs = keras.Input((4,))
@@ -73,28 +139,74 @@ class Distiller(keras.Model):
     True
     """
 
-    def __init__(self, student, teacher, temperature=4.0, from_logits=True, **kwargs):
+    def __init__(self, student, teacher, temperature=4.0, from_logits=True, feature_layers=(),
+                 feature_weight=0.0, teacher_shifts=1, **kwargs):
         super().__init__(**kwargs)
         if not temperature > 0:
             raise ValueError(f"Argument `temperature` must be > 0. Received: temperature={temperature}")
+        if not feature_weight >= 0:
+            raise ValueError(f"Argument `feature_weight` must be >= 0. Received: feature_weight={feature_weight}")
+        if not isinstance(teacher_shifts, int) or teacher_shifts < 1 or (teacher_shifts > 1 and not from_logits):
+            raise ValueError("Argument `teacher_shifts` must be an int >= 1 (1 unless `from_logits`). "
+                             f"Received: teacher_shifts={teacher_shifts!r}")
+        self.teacher_shifts = teacher_shifts
         self.student = student
         self.teacher = teacher
         self.teacher.trainable = False
         self.temperature = float(temperature)
         self.from_logits = from_logits
+        self.feature_layers = tuple(feature_layers)
+        self.feature_weight = float(feature_weight)
+        if self.feature_layers:
+            self.student_features = _with_features(student, self.feature_layers)
+            self.teacher_features = _with_features(teacher, self.feature_layers)
 
     def call(self, inputs, training=False):
+        if self.feature_layers:
+            return self.student_features(inputs, training=training)
         return self.student(inputs, training=training)
 
+    def shift_averaged(self, x, logits):
+        """`T * log` of the mean over `teacher_shifts**2` circular shifts of `softmax(teacher / T)`
+        (logits whose softened distribution is that mean); `logits`: the unshifted teacher's."""
+        n, t = self.teacher_shifts, self.temperature
+        log_probs = [ops.log_softmax(logits / t, axis=-1)]
+        for i in range(n):
+            for j in range(n):
+                if i or j:
+                    shifted = ops.roll(ops.roll(x, i, axis=1), j, axis=2)
+                    log_probs.append(ops.log_softmax(self.teacher(shifted, training=False) / t, axis=-1))
+        mean = ops.logsumexp(ops.stack(log_probs), axis=0) - np.log(len(log_probs))  # (B, classes)
+        return t * mean
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        teacher = ops.stop_gradient(self.teacher(x, training=False))
-        return distillation_loss(teacher, y_pred, self.temperature, self.from_logits)
+        if not self.feature_layers:
+            teacher = self.teacher(x, training=False)
+            teacher = ops.stop_gradient(self.shift_averaged(x, teacher) if self.teacher_shifts > 1 else teacher)
+            return distillation_loss(teacher, y_pred, self.temperature, self.from_logits)
+        teacher = [ops.stop_gradient(t) for t in self.teacher_features(x, training=False)]
+        if self.teacher_shifts > 1:
+            teacher[0] = ops.stop_gradient(self.shift_averaged(x, teacher[0]))
+        loss = distillation_loss(teacher[0], y_pred[0], self.temperature, self.from_logits)
+        return loss + self.feature_weight * feature_loss(teacher[1:], y_pred[1:])
 
 
-def fine_tuning_optimizer(learning_rate, steps):
-    """Adam with a cosine decay from `learning_rate` to 0 over `steps` (see the module doc)."""
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(int(steps), 1))
-    return keras.optimizers.Adam(schedule)
+def fine_tuning_schedule(learning_rate, steps, warmup=0.0):
+    """A cosine decay from `learning_rate` to 0 over `steps` (see the module doc).
+
+    `warmup` in `[0, 1)`: that fraction of the steps first rises linearly
+    from 0 to `learning_rate`, the cosine then runs over the rest.
+    """
+    steps = max(int(steps), 1)
+    ramp = int(warmup * steps)
+    if not ramp:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    return keras.optimizers.schedules.CosineDecay(0.0, steps - ramp, warmup_target=learning_rate, warmup_steps=ramp)
+
+
+def fine_tuning_optimizer(learning_rate, steps, warmup=0.0):
+    """Adam on `fine_tuning_schedule(learning_rate, steps, warmup)`."""
+    return keras.optimizers.Adam(fine_tuning_schedule(learning_rate, steps, warmup))
 
 
 def _images_only(data, batch_size):
@@ -121,7 +233,8 @@ def _images_only(data, batch_size):
 
 def distill(
     converted, original, data, *, epochs=1, temperature=4.0, learning_rate=1e-4, batch_size=32,
-    from_logits=True, verbose=0,
+    from_logits=True, verbose=0, freeze_batch_norm=False, feature_layers=(), feature_weight=0.0,
+    teacher_shifts=1, warmup=0.0,
 ):
     """Trains `converted` to match the frozen `original`'s outputs on unlabelled `data`.
 
@@ -136,6 +249,15 @@ def distill(
         batch_size: batch size for a numpy array (a dataset keeps its own).
         from_logits: False if both models end in a softmax.
         verbose: passed to `fit`.
+        freeze_batch_norm: if True, the student's batch norms keep their
+            statistics and weights (inference mode) during the run.
+        feature_layers: layer names whose spatially averaged outputs are
+            matched too, with weight `feature_weight` (see `Distiller`).
+        feature_weight: the weight of that feature term.
+        teacher_shifts: `n > 1`: the target is the teacher averaged over
+            `n * n` circular shifts of each input (see `Distiller`).
+        warmup: fraction of the steps (in `[0, 1)`) over which the rate
+            first rises linearly from 0 (`fine_tuning_optimizer`).
 
     Returns:
         `(converted, history)`: the student, trained, and `fit`'s `History`.
@@ -156,13 +278,21 @@ def distill(
             raise ValueError(f"Argument `{name}` must be an int >= 1. Received: {name}={value!r}")
     if not learning_rate > 0:
         raise ValueError(f"Argument `learning_rate` must be > 0. Received: learning_rate={learning_rate}")
+    if not 0 <= warmup < 1:
+        raise ValueError(f"Argument `warmup` must be in [0, 1). Received: warmup={warmup}")
     inputs, steps = _images_only(data, batch_size)
     trainable = original.trainable
-    distiller = Distiller(converted, original, temperature, from_logits)
-    distiller.compile(optimizer=fine_tuning_optimizer(learning_rate, (steps or 1) * epochs))
+    frozen = [bn for bn in _batch_norms(converted) if bn.trainable] if freeze_batch_norm else []
+    distiller = Distiller(converted, original, temperature, from_logits, feature_layers, feature_weight,
+                          teacher_shifts)
     try:
+        for bn in frozen:
+            bn.trainable = False  # Keras 3: a non-trainable batch norm runs in inference mode
+        distiller.compile(optimizer=fine_tuning_optimizer(learning_rate, (steps or 1) * epochs, warmup))
         fit_kwargs = {"batch_size": batch_size} if isinstance(inputs, np.ndarray) else {"shuffle": False}
         history = distiller.fit(inputs, epochs=epochs, verbose=verbose, **fit_kwargs)
     finally:
         original.trainable = trainable
+        for bn in frozen:
+            bn.trainable = True
     return converted, history

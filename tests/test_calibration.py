@@ -1,5 +1,6 @@
 """Data-aware conversion (`convert(..., calibration_data=...)`) and `distill` (issue 25)."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import keras_shiftinv as ks
 from keras_shiftinv.distill import Distiller
 from keras_shiftinv.distill import distillation_loss
+from keras_shiftinv.distill import feature_loss
 
 
 def strided_conv_circular(x, kernel, bias=None):
@@ -183,12 +185,93 @@ def test_distill_bad_input():
         Distiller(teacher, teacher, temperature=0)
 
 
+def bn_classifier():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv1",
+                            kernel_initializer=keras.initializers.GlorotNormal(0))(inputs)
+    x = keras.layers.ReLU(name="block_out")(keras.layers.BatchNormalization(name="bn")(x))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="down",
+                            kernel_initializer=keras.initializers.GlorotNormal(1))(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotNormal(2))(x))
+
+
+def test_feature_loss_matches_numpy_and_is_zero_for_the_teacher():
+    rng = np.random.default_rng(0)
+    t = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 6))]
+    s = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 6))]
+    expected = np.mean([np.mean((t[0].mean((1, 2)) - s[0].mean((1, 2))) ** 2), np.mean((t[1] - s[1]) ** 2)])
+    assert float(feature_loss(t, s)) == pytest.approx(expected, rel=1e-5)
+    teacher, x = bn_classifier(), smooth_images(8)
+    distiller = Distiller(teacher, teacher, feature_layers=["block_out", "pool"], feature_weight=5.0)
+    assert float(distiller.compute_loss(x, None, distiller(x))) == pytest.approx(0.0, abs=1e-6)
+    student, _ = ks.convert(teacher, "group-aps", padding="circular")  # a different student: a positive term
+    distiller = Distiller(student, teacher, feature_layers=["block_out", "pool"], feature_weight=5.0)
+    outputs, reference = distiller(x), [teacher.get_layer(n).output for n in ("block_out", "pool")]
+    teacher_features = keras.Model(teacher.input, reference)(x)
+    expected = distillation_loss(teacher(x), outputs[0]) + 5.0 * feature_loss(teacher_features, outputs[1:])
+    assert float(distiller.compute_loss(x, None, outputs)) == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError, match=r"Received: feature_layers=\['nope'\]"):
+        Distiller(teacher, teacher, feature_layers=["nope"], feature_weight=1.0)
+
+
+def test_teacher_shifts_averages_the_teacher_over_circular_shifts():
+    teacher, x, t = tiny_classifier(), smooth_images(6, seed=6), 2.0
+    student = tiny_classifier(seed=20)
+    softmax = lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)
+    p = np.mean([softmax(np.asarray(teacher(np.roll(x, (i, j), (1, 2)))) / t)
+                 for i in range(2) for j in range(2)], axis=0)  # numpy: the mean of 4 shifted teachers
+    q = softmax(np.asarray(student(x)) / t)
+    expected = t**2 * np.mean(np.sum(p * np.log(p / q), axis=-1))
+    distiller = Distiller(student, teacher, temperature=t, teacher_shifts=2)
+    assert float(distiller.compute_loss(x, None, student(x))) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="Received: teacher_shifts=0"):
+        Distiller(student, teacher, teacher_shifts=0)
+
+
+def test_fine_tuning_schedule_warmup_then_cosine():
+    from keras_shiftinv.distill import fine_tuning_schedule
+
+    rate = fine_tuning_schedule(1e-3, 100, warmup=0.1)  # 10 steps up, cosine over 90
+    lr = [float(rate(step)) for step in (0, 5, 10, 55, 100)]
+    assert lr == pytest.approx([0.0, 5e-4, 1e-3, 5e-4, 0.0], abs=1e-9)  # cos(pi / 2) at 45 of 90 steps
+    plain = fine_tuning_schedule(1e-3, 100)  # no warm-up: the cosine from step 0
+    assert [float(plain(step)) for step in (0, 50, 100)] == pytest.approx([1e-3, 5e-4, 0.0], abs=1e-9)
+    with pytest.raises(ValueError, match="Received: warmup=1"):
+        ks.distill(tiny_classifier(), tiny_classifier(), smooth_images(4), warmup=1)
+
+
+def test_finetune_pair_settings_leave_out_a_default_warmup():
+    from keras_shiftinv.experiments.finetune import FinetuneConfig
+    from keras_shiftinv.experiments.finetune import pair_settings
+    from keras_shiftinv.experiments.finetune import title
+
+    plain = pair_settings(FinetuneConfig(distill=True), "aps")  # as recorded before the option existed
+    assert "distill_warmup" not in plain and plain["temperature"] == 4.0
+    warm = FinetuneConfig(distill=True, distill_warmup=0.1)
+    assert pair_settings(warm, "aps") == {**plain, "distill_warmup": 0.1}
+    assert "warm-up 0.1 of the steps" in title(dataclasses.asdict(warm))
+
+
+def test_distill_freeze_batch_norm_keeps_the_statistics():
+    teacher, x = bn_classifier(), smooth_images(32, seed=5)
+    student, _ = ks.convert(teacher, "group", padding="circular")
+    bn = student.get_layer("bn")
+    before = [w.numpy().copy() for w in bn.weights]  # gamma, beta, moving mean and variance
+    ks.distill(student, teacher, x, learning_rate=1e-2, batch_size=16, freeze_batch_norm=True,
+               feature_layers=["block_out"], feature_weight=1.0)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, bn.weights)) and bn.trainable
+    ks.distill(student, teacher, x, learning_rate=1e-2, batch_size=16)  # default: batch statistics, updated
+    assert not np.array_equal(before[2], bn.moving_mean.numpy())
+
+
 def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path):
     from keras_shiftinv.cli import main
 
     for args, message in (
         (["--calibration-examples", "-1"], "--calibration-examples must be >= 0; got -1"),
         (["--distill", "--temperature", "0"], "--temperature and --distill-learning-rate must be > 0"),
+        (["--distill", "--distill-warmup", "1"], "--distill-warmup must be in [0, 1); got 1.0"),
     ):
         code = main(["finetune", "--out", str(tmp_path / "out"), *args])
         lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]

@@ -22,6 +22,8 @@ def add_parser(sub):
                    help="distil the base into each converted model (no labels) instead of fine-tuning")
     p.add_argument("--distill-learning-rate", type=float, default=1e-4)
     p.add_argument("--temperature", type=float, default=4.0, help="distillation temperature")
+    p.add_argument("--distill-warmup", type=float, default=0.0,
+                   help="fraction of the distillation steps with a linear warm-up of the rate (0: none)")
     p.add_argument("--worst-case-images", type=positive_int, default=1000,
                    help="test images of the worst-case accuracy (every crop offset)")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST IDX files")
@@ -40,6 +42,8 @@ def run(args):
     if not args.temperature > 0 or not args.distill_learning_rate > 0:
         raise UsageError("--temperature and --distill-learning-rate must be > 0; "
                          f"got {args.temperature} and {args.distill_learning_rate}")
+    if not 0 <= args.distill_warmup < 1:
+        raise UsageError(f"--distill-warmup must be in [0, 1); got {args.distill_warmup}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
     config = FinetuneConfig(
@@ -48,6 +52,7 @@ def run(args):
         finetune_learning_rate=args.finetune_learning_rate, data_dir=args.data_dir,
         calibration_examples=args.calibration_examples, distill=args.distill,
         distill_learning_rate=args.distill_learning_rate, temperature=args.temperature,
+        distill_warmup=args.distill_warmup,
         worst_case_images=args.worst_case_images,
     )
     if args.methods:

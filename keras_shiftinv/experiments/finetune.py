@@ -62,6 +62,9 @@ class FinetuneConfig:
         distill_learning_rate: Adam's starting rate of the distillation
             (cosine decay to 0).
         temperature: the distillation temperature.
+        distill_warmup: fraction of the distillation steps over which the
+            rate first rises linearly from 0 (`keras_shiftinv.distill`'s
+            `warmup`; 0: none).
         worst_case_images: test images of the worst-case accuracy (every
             crop offset; the first N of the `eval_examples`).
         batch_size, width, seed, data_dir: as in `shiftinv train`.
@@ -81,6 +84,7 @@ class FinetuneConfig:
     distill: bool = False
     distill_learning_rate: float = 1e-4
     temperature: float = 4.0
+    distill_warmup: float = 0.0
     worst_case_images: int = 1000
     batch_size: int = 128
     width: float = 0.25
@@ -144,7 +148,7 @@ def distill_stage(model, base, config, out_path, metadata):
         ds = train_dataset(recipe, epoch, config.batch_size, steps)
         images = ds if images is None else images.concatenate(ds)
     distill(model, base, images, epochs=1, temperature=config.temperature,
-            learning_rate=config.distill_learning_rate, verbose=2)
+            learning_rate=config.distill_learning_rate, warmup=config.distill_warmup, verbose=2)
     save_model(model, out_path, metadata)
     return model
 
@@ -173,6 +177,8 @@ def pair_settings(config, method):
     settings = dataclasses.asdict(config)
     for key in ("methods", "data_dir"):
         settings.pop(key)
+    if not settings["distill_warmup"]:  # the default: left out, so records made before it still match
+        settings.pop("distill_warmup")
     return {**settings, "method": method}
 
 
@@ -260,6 +266,7 @@ def title(c):
         + (f"; calibration: {c['calibration_examples']} unlabelled training images"
            if c.get("calibration_examples") else "")
         + (f"; distillation (no labels): Adam {c['distill_learning_rate']:g} cosine, T={c['temperature']:g}"
+           + (f", warm-up {c['distill_warmup']:g} of the steps" if c.get("distill_warmup") else "")
            if c.get("distill") else "")
         + "."
     )
