@@ -61,3 +61,8 @@ def quiet_tensorflow_import():
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
+    import logging
+
+    # tfds notes through absl's Python logger (e.g. "Variant folder ... has no dataset_info.json" before
+    # a missing-data error): hidden like TensorFlow's own lines; `SHIFTINV_VERBOSE=1` shows them.
+    logging.getLogger("absl").setLevel(logging.ERROR)

@@ -35,12 +35,20 @@ def test_a_usage_error_is_one_line_of_our_own(args, message):
     assert len(lines) == 1 and lines[0].startswith(message), done.stderr
 
 
-def test_an_error_at_run_time_still_shows_after_tensorflow_started(tmp_path):
-    """The quieting ends with the import: the package's own error line (from a command that ran) shows."""
-    done = shiftinv("evaluate", str(tmp_path / "missing.keras"))
+@pytest.mark.parametrize("case", ["missing model", "empty data dir"])
+def test_an_error_at_run_time_still_shows_after_tensorflow_started(tmp_path, case):
+    """The quieting ends with the import: the package's own error line (from a command that ran) shows,
+    and nothing else (tfds's absl note about a folder without dataset_info.json is hidden too)."""
+    if case == "missing model":
+        done, message = shiftinv("evaluate", str(tmp_path / "missing.keras")), "shiftinv evaluate: error: model file not found"
+    else:
+        (tmp_path / "empty").mkdir()
+        done = shiftinv("table1", "--methods", "stride", "--data-dir", str(tmp_path / "empty"),
+                        "--out", str(tmp_path / "out"))
+        message = "shiftinv table1: error: Fashion-MNIST not found in"
     assert done.returncode == 2
     lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shiftinv evaluate: error: model file not found"), done.stderr
+    assert len(lines) == 1 and lines[0].startswith(message), done.stderr
 
 
 def test_shiftinv_verbose_leaves_tensorflow_logging_alone():
