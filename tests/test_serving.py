@@ -240,7 +240,7 @@ def test_litert_and_onnx_group_aps_match_keras(tmp_path):
 @pytest.mark.parametrize("fmt", ["litert", "onnx"])
 @pytest.mark.parametrize("method", ks.METHODS)
 def test_every_variant_runs_in_litert_and_onnx(method, fmt, tmp_path):
-    padding = "circular" if method.endswith("aps") else "zeros"
+    padding = "circular" if ks.methods.get(method).chooses_phase else "zeros"
     model = ks.resnet18(method, num_classes=4, input_shape=(32, 32, 3), width=0.125, padding=padding)
     assert_runtime_matches_keras(model, fmt, tmp_path)
 
