@@ -279,6 +279,48 @@ def test_finetune_cli_refuses_bad_calibration_and_distill_flags(capsys, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+def test_finetune_config_takes_each_datasets_table1_learning_rate_unless_given():
+    from keras_shiftinv.experiments.finetune import FinetuneConfig
+
+    assert FinetuneConfig().learning_rate == 0.5  # fashion_mnist's Table 1 rate (data/registry.py)
+    assert FinetuneConfig(dataset="fashion_mnist_photo").learning_rate == 0.1
+    assert FinetuneConfig(dataset="fashion_mnist_photo", learning_rate=0.2).learning_rate == 0.2
+    with pytest.raises(ValueError, match="Received: dataset='imagenet2012'"):
+        FinetuneConfig(dataset="imagenet2012")  # no Table 1 rate, no 40x40 protocol
+
+
+def test_finetune_refuses_a_results_folder_or_a_base_of_another_dataset(capsys, tmp_path):
+    from keras_shiftinv.cli import main
+    from keras_shiftinv.experiments.finetune import FinetuneConfig
+    from keras_shiftinv.experiments.finetune import check_out_dir
+    from keras_shiftinv.saving import save_model
+
+    # The committed Fashion-MNIST measurement (written before `dataset` was recorded: the default).
+    committed = os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs", "finetune",
+                             "fashion_mnist-seed0-60k-warmup")
+    check_out_dir(committed, FinetuneConfig())  # the same dataset: resumes
+    check_out_dir(committed, FinetuneConfig(dataset="fashion_mnist_photo"), overwrite=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text(open(os.path.join(committed, "results.json"), encoding="utf-8").read())
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert main(["finetune", "--dataset", "fashion_mnist_photo", "--out", str(out)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
+    assert lines == [f"shiftinv finetune: error: {out} holds results made on 'fashion_mnist', not on "
+                     "'fashion_mnist_photo'; pass --overwrite to replace them, or choose another --out"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing written
+    # A base whose metadata names another dataset: one line, before any folder is made.
+    base = tmp_path / "base.keras"
+    save_model(tiny_classifier(), str(base), {"method": "stride", "dataset": "fashion_mnist"})
+    new = tmp_path / "new"
+    assert main(["finetune", "--dataset", "fashion_mnist_photo", "--base", str(base), "--out", str(new)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
+    assert lines == [f"shiftinv finetune: error: --base {base} was trained on 'fashion_mnist', not on "
+                     "'fashion_mnist_photo'; pass --dataset fashion_mnist or a base trained on "
+                     "'fashion_mnist_photo'"]
+    assert not new.exists()
+
+
 def module_forward(x, module_weights, mixing, k):
     """numpy reference of a `PolyphaseDownsample` (circular padding, no alignment, even sides).
 

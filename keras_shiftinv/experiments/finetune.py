@@ -1,6 +1,7 @@
 """Converting a trained strided ResNet-18 and fine-tuning it (issues 8 and 25).
 
-A `stride` ResNet-18 trained on Fashion-MNIST (circular padding) is converted
+A `stride` ResNet-18 trained on a Table 1 dataset (`fashion_mnist` or
+`fashion_mnist_photo`; circular padding) is converted
 by `keras_shiftinv.convert` to each method, scored right after conversion,
 optionally calibrated (`calibration_examples` unlabelled training images:
 module refit and batch-norm re-estimation) and scored again, then either
@@ -28,6 +29,7 @@ from keras_shiftinv.conversion import convert
 from keras_shiftinv.distill import distill
 from keras_shiftinv.errors import UsageError
 from keras_shiftinv.experiments import records
+from keras_shiftinv.experiments.table1 import DATASETS
 from keras_shiftinv.methods import PAPER_METHODS
 from keras_shiftinv.saving import load_model
 from keras_shiftinv.saving import read_metadata
@@ -52,8 +54,10 @@ class FinetuneConfig:
         eval_examples: test images scored.
         base_epochs: epochs of the base model (when `base` is None).
         epochs: fine-tuning epochs, also the from-scratch budget.
-        learning_rate: peak one-cycle rate of the base and scratch runs.
-        finetune_learning_rate: peak one-cycle rate of the fine-tuning.
+        learning_rate: peak one-cycle rate of the base and scratch runs;
+            None: the dataset's Table 1 rate (`DatasetSpec.table1_learning_rate`).
+        finetune_learning_rate: peak one-cycle rate of the fine-tuning
+            (the same for every dataset).
         calibration_examples: unlabelled training images for
             `convert(..., calibration_data=...)` (0: no calibration stage).
         distill: if True, the converted (and calibrated) model is distilled
@@ -68,8 +72,9 @@ class FinetuneConfig:
         worst_case_images: test images of the worst-case accuracy (every
             crop offset; the first N of the `eval_examples`).
         batch_size, width, seed, data_dir: as in `shiftinv train`.
-        dataset: a name of the data registry (`data.DATASETS`); its
-            `DatasetSpec` gives the shift-metric protocol.
+        dataset: a name of the data registry with a Table 1 learning rate
+            (`experiments.table1.DATASETS`); its `DatasetSpec` gives the
+            shift-metric protocol and the default `learning_rate`.
     """
 
     base: str = None
@@ -78,7 +83,7 @@ class FinetuneConfig:
     eval_examples: int = 1000
     base_epochs: int = 3
     epochs: int = 1
-    learning_rate: float = 0.5
+    learning_rate: float = None
     finetune_learning_rate: float = 0.05
     calibration_examples: int = 0
     distill: bool = False
@@ -91,6 +96,12 @@ class FinetuneConfig:
     seed: int = 0
     data_dir: str = None
     dataset: str = data.DEFAULT_DATASET
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Unknown dataset. Expected one of {list(DATASETS)}. Received: dataset={self.dataset!r}")
+        if self.learning_rate is None:
+            self.learning_rate = data.spec(self.dataset).table1_learning_rate
 
 
 def recipe_config(config, method, model_dir, epochs, learning_rate):
@@ -160,11 +171,40 @@ def stages(config):
             or s == tuned or (s == "calibrated" and config.calibration_examples)]
 
 
+def check_base(config):
+    """A one-line `UsageError` for a `base` that is not a `stride` model of `config.dataset`.
+
+    The base's metadata (`saving.read_metadata`) names its method and dataset
+    when `shiftinv train` (or this experiment) made it; a model without them
+    is taken as it is.
+    """
+    if config.base is None:
+        return
+    metadata = read_metadata(config.base)
+    method, dataset = metadata.get("method"), metadata.get("dataset")
+    if method not in (None, "stride"):
+        raise UsageError(f"`base` must be a `stride` model; {config.base} was trained with {method!r}")
+    if dataset not in (None, config.dataset):
+        raise UsageError(f"`base` {config.base} was trained on {dataset!r}, not on {config.dataset!r}; "
+                         f"pass `dataset={dataset}` or a base trained on {config.dataset!r}")
+
+
+def check_out_dir(out_dir, config, overwrite=False):
+    """A one-line `UsageError` for an `out_dir` whose results were made on another dataset, unless `overwrite`."""
+    path = os.path.join(out_dir, "results.json")
+    if overwrite or not os.path.isfile(path):
+        return
+    try:
+        stored = records.load_results(path)["config"].get("dataset", data.DEFAULT_DATASET)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return  # written atomically, so only a foreign file gets here: the method records decide
+    if stored != config.dataset:
+        raise UsageError(f"{out_dir} holds results made on {stored!r}, not on {config.dataset!r}; pass "
+                         f"`overwrite=True` to replace them, or choose another `out_dir`")
+
+
 def base_model(out_dir, config, overwrite=False):
     if config.base is not None:
-        method = read_metadata(config.base).get("method")
-        if method not in (None, "stride"):
-            raise UsageError(f"`base` must be a `stride` model; {config.base} was trained with {method!r}")
         return load_model(config.base, compile=False), config.base
     recipe = recipe_config(config, "stride", os.path.join(out_dir, "base"), config.base_epochs,
                            config.learning_rate)
@@ -196,11 +236,13 @@ def run_finetune(out_dir, config, overwrite=False):
     finished with other settings stops the run unless `overwrite`.
     """
     stamp = provenance.start()
-    os.makedirs(out_dir, exist_ok=True)
+    check_base(config)
+    check_out_dir(out_dir, config, overwrite)
     protocol = data.spec(config.dataset).protocol
     eval_ds, _ = data.load(config.dataset, "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
+    os.makedirs(out_dir, exist_ok=True)  # once the inputs are checked: a wrong `data_dir` leaves no folder
     base, base_path = base_model(out_dir, config, overwrite)
     before = score(base, eval_ds, config.worst_case_images, protocol)
     print(f"stride base: {before}", flush=True)
@@ -259,7 +301,7 @@ def write_results(out_dir, config, base_path, rows, stamp):
 def title(c):
     """The line above the results table: the settings of the experiment (`c`: the config as a dict)."""
     return (
-        f"Fashion-MNIST, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
+        f"{c.get('dataset', data.DEFAULT_DATASET)}, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
         f"images, {c['eval_examples']} test images (worst case: the first {c.get('worst_case_images')}); "
         f"base: {c['base_epochs']} epochs (or `--base`); "
         f"fine-tuning and from-scratch: {c['epochs']} epoch(s)"
