@@ -49,6 +49,21 @@ def test_an_error_at_run_time_still_shows_after_tensorflow_started(tmp_path, cas
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), done.stderr
+    assert not (tmp_path / "out").exists()  # the folder is made only once the data is found
+
+
+@pytest.mark.parametrize("command", ["table1", "finetune", "segment"])
+def test_a_wrong_data_dir_leaves_no_new_out_folder_and_keeps_an_existing_one(tmp_path, capsys, command):
+    from keras_shiftinv.cli import main
+
+    for out, existed in ((tmp_path / "new" / "out", False), (tmp_path / "mine", True)):
+        if existed:
+            out.mkdir()
+        assert main([command, "--methods", "aps", "--data-dir", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("shiftinv")]
+        assert len(lines) == 1 and "Fashion-MNIST not found in" in lines[0], lines
+        assert out.exists() == existed and (not existed or not any(out.iterdir()))
+        assert not (tmp_path / "new").exists()
 
 
 def test_shiftinv_verbose_leaves_tensorflow_logging_alone():

@@ -214,16 +214,15 @@ def run_segment(out_dir, config, overwrite=False, verbose=1):
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
     stamp = provenance.start()
     run_started = time.perf_counter()
-    os.makedirs(out_dir, exist_ok=True)
+    scenes = {split: fashion_mnist_scenes(split, count, image_size=IMAGE_SIZE, data_dir=config.data_dir)
+              for split, count in (("train", config.train_scenes), ("validation", config.test_scenes))}
+    os.makedirs(out_dir, exist_ok=True)  # once the data is found: a wrong `data_dir` leaves no folder
     with RunLock(os.path.join(out_dir, ".lock")):
-        return _run_segment(out_dir, config, overwrite, verbose, run_started, stamp)
+        return _run_segment(out_dir, config, overwrite, verbose, run_started, stamp, scenes)
 
 
-def _run_segment(out_dir, config, overwrite, verbose, run_started, stamp):
-    train_x, train_y = fashion_mnist_scenes("train", config.train_scenes, image_size=IMAGE_SIZE,
-                                            data_dir=config.data_dir)
-    test_x, test_y = fashion_mnist_scenes("validation", config.test_scenes, image_size=IMAGE_SIZE,
-                                          data_dir=config.data_dir)
+def _run_segment(out_dir, config, overwrite, verbose, run_started, stamp, scenes):
+    (train_x, train_y), (test_x, test_y) = scenes["train"], scenes["validation"]
     test_set = [(test_x[i : i + 100], test_y[i : i + 100]) for i in range(0, len(test_x), 100)]
     scene = test_x[0]
     shifted_scene = np.stack([np.roll(scene, s, axis=1) for s in range(config.picture_shifts + 1)])

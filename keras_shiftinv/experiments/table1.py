@@ -99,11 +99,11 @@ def run_table1(out_dir, config, verbose=1, overwrite=False):
     """
     stamp = provenance.start()
     tf.config.experimental.enable_op_determinism()  # same seed, same numbers
-    os.makedirs(out_dir, exist_ok=True)
     protocol = data.spec(config.dataset).protocol
     eval_ds, _ = data.load(config.dataset, "validation", batch_size=250, crop=False,
                            max_examples=config.eval_examples, data_dir=config.data_dir)
     eval_ds = eval_ds.cache()
+    os.makedirs(out_dir, exist_ok=True)  # once the data is found: a wrong `data_dir` leaves no folder
     # Seed-major: a run stopped part-way has whole seeds (every method) first.
     order = [(name, seed) for seed in config.seeds for name in config.methods]
     pairs, trained_seconds, trained = {}, 0.0, 0
