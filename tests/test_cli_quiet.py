@@ -92,6 +92,7 @@ def test_library_errors_name_python_arguments_and_the_cli_line_names_the_flags(t
     assert main(["train", "--dataset", "folder", "--model-dir", str(tmp_path / "new")]) == 2
     assert capsys.readouterr().err == ("shiftinv train: error: dataset 'folder' needs --data-dir DIR "
                                        "(DIR/train/<class>/<image>, optional DIR/val)\n")
+    assert not (tmp_path / "new").exists()  # the run dir is made only once the data is found
     run = tmp_path / "run"
     RunDir(run).write_config({"method": "group"})  # a run dir of other settings
     with pytest.raises(UsageError, match=r"pick another `model_dir`, or pass `overwrite=True`$"):
