@@ -63,7 +63,8 @@ def run(args):
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out} is a file, not a folder; pick another --out")
     config = FinetuneConfig(
-        base=args.base, dataset=args.dataset, learning_rate=args.learning_rate, train_examples=args.train_examples, eval_examples=args.eval_examples,
+        base=args.base, dataset=args.dataset, learning_rate=args.learning_rate,
+        train_examples=args.train_examples, eval_examples=args.eval_examples,
         base_epochs=args.base_epochs, epochs=args.epochs,
         finetune_learning_rate=args.finetune_learning_rate, data_dir=args.data_dir,
         calibration_examples=args.calibration_examples, distill=args.distill,

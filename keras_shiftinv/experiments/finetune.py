@@ -301,8 +301,9 @@ def write_results(out_dir, config, base_path, rows, stamp):
 def title(c):
     """The line above the results table: the settings of the experiment (`c`: the config as a dict)."""
     return (
-        f"{c.get('dataset', data.DEFAULT_DATASET)}, ResNet-18 width {c['width']}, circular padding; {c['train_examples']} training "
-        f"images, {c['eval_examples']} test images (worst case: the first {c.get('worst_case_images')}); "
+        f"{c.get('dataset', data.DEFAULT_DATASET)}, ResNet-18 width {c['width']}, circular padding; "
+        f"{c['train_examples']} training images, {c['eval_examples']} test images "
+        f"(worst case: the first {c.get('worst_case_images')}); "
         f"base: {c['base_epochs']} epochs (or `--base`); "
         f"fine-tuning and from-scratch: {c['epochs']} epoch(s)"
         + (f"; calibration: {c['calibration_examples']} unlabelled training images"
