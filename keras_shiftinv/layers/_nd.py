@@ -50,12 +50,15 @@ class PolyphaseDownsampleND(keras.layers.Layer):
     `check_mixing` and `mixing_shape` (the mixings it takes and their kernel
     layouts), `phase_major` (the split; `PolyphaseDownsample` uses
     `space_to_depth`) and `mix_and_merge` (the 2-D layer picks the fused or
-    the factored path), and sets `takes_strides = False` where its stride is
-    fixed at 2 (no `strides` key in its config).
+    the factored path). It sets `takes_strides = False` where its stride is
+    fixed at 2 (no `strides` key in its config) and `strides_attribute =
+    False` where it has no public `strides` (the 2-D layer never had one:
+    code that finds strided layers by their `strides` must not see it).
     """
 
     rank = None
     takes_strides = True
+    strides_attribute = True
 
     def __init__(
         self,
@@ -83,8 +86,10 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.strides = check_strides(strides, self.rank)
-        self.phases = int(np.prod(self.strides))
+        self._strides = check_strides(strides, self.rank)  # per axis: what the split and the shapes read
+        if self.strides_attribute:
+            self.strides = self._strides
+        self.phases = int(np.prod(self._strides))
 
     def check_mixing(self, mixing):
         """`mixing` if this layer takes it, else a ValueError."""
@@ -127,10 +132,10 @@ class PolyphaseDownsampleND(keras.layers.Layer):
 
     def phase_major(self, inputs, phase_index=None):
         """Even-padded, aligned where asked, split: `((B, *half, P*C), phase_index)`, channel `p*C + c`."""
-        x = pad_to_even_axes(inputs, self.strides, self.padding)
+        x = pad_to_even_axes(inputs, self._strides, self.padding)
         if self.align == "max_norm" or phase_index is not None:
-            x, phase_index = align_axes(x, self.strides, phase_index)
-        stack = phase_stack_axes(x, self.strides)  # (B, *half, P, C)
+            x, phase_index = align_axes(x, self._strides, phase_index)
+        stack = phase_stack_axes(x, self._strides)  # (B, *half, P, C)
         shape = ops.shape(stack)
         return ops.reshape(stack, (*shape[:-2], self.phases * self._channels)), phase_index  # (B, *half, P*C)
 
@@ -170,7 +175,7 @@ class PolyphaseDownsampleND(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
         check_signal_shape(self.__class__.__name__, input_shape, self.rank)
-        shape = strided_output_shape(input_shape, self.strides, self.filters)
+        shape = strided_output_shape(input_shape, self._strides, self.filters)
         return (shape, (input_shape[0],)) if self.return_index else shape
 
     def compute_output_spec(self, inputs, phase_index=None):
@@ -194,7 +199,7 @@ class PolyphaseDownsampleND(keras.layers.Layer):
             }
         )
         if self.takes_strides:
-            config["strides"] = self.strides
+            config["strides"] = self._strides
         return config
 
 

@@ -125,6 +125,7 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
 
     rank = 2
     takes_strides = False
+    strides_attribute = False
 
     def __init__(
         self,
