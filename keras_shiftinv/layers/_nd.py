@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import IndexedOutputSpec
 from keras_shiftinv.layers._utils import align_axes
 from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
@@ -36,13 +37,7 @@ from keras_shiftinv.layers.polyphase_algebra import group_width
 CRITERIA = ("l2", "l1")
 
 
-def _output_spec(shape, dtype, return_index):
-    if return_index:
-        return keras.KerasTensor(shape, dtype=dtype), keras.KerasTensor((shape[0],), dtype="int32")
-    return keras.KerasTensor(shape, dtype=dtype)
-
-
-class PolyphaseDownsampleND(keras.layers.Layer):
+class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
     """The paper's module for `rank` spatial axes, group mixing only (see the subclasses).
 
     The argument checks, the weights, the fused path (`fused_kernel`, one
@@ -178,10 +173,6 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         shape = strided_output_shape(input_shape, self._strides, self.filters)
         return (shape, (input_shape[0],)) if self.return_index else shape
 
-    def compute_output_spec(self, inputs, phase_index=None):
-        shape = self.compute_output_shape(inputs.shape)
-        return _output_spec(shape[0] if self.return_index else shape, self.compute_dtype, self.return_index)
-
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -203,7 +194,7 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         return config
 
 
-class AdaptivePolyphasePoolND(keras.layers.Layer):
+class AdaptivePolyphasePoolND(IndexedOutputSpec, keras.layers.Layer):
     """APS for `rank` spatial axes (see the subclasses)."""
 
     rank = None
@@ -231,10 +222,6 @@ class AdaptivePolyphasePoolND(keras.layers.Layer):
         check_signal_shape(self.__class__.__name__, input_shape, self.rank)
         shape = strided_output_shape(input_shape, self.strides, input_shape[-1])
         return (shape, (input_shape[0],)) if self.return_index else shape
-
-    def compute_output_spec(self, inputs, phase_index=None):
-        shape = self.compute_output_shape(inputs.shape)
-        return _output_spec(shape[0] if self.return_index else shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()
