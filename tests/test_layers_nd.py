@@ -487,3 +487,31 @@ def test_mixed_2d_layers_match_the_reference(strides):
     np.testing.assert_allclose(_np(blurred), ref.blur_pool(x, 3, strides, "zeros"), atol=1e-5)
     if strides == (2, 2):  # the same function as the 2-D layer
         np.testing.assert_allclose(_np(blurred), _np(BlurPool2D(3, 2, "zeros")(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("path", ["fused", "factored"])
+def test_2d_module_is_the_rank_2_nd_module_on_both_paths(path):
+    # PolyphaseDownsample subclasses PolyphaseDownsampleND: with group mixing each of its two exact
+    # paths computes the rank-generic numpy reference at strides (2, 2), and its config keeps
+    # the 2-D keys (no "strides": the stride is fixed at 2).
+    from keras_shiftinv.layers import PolyphaseDownsampleND
+    from keras_shiftinv.layers.polyphase_algebra import inference_path
+
+    rng = np.random.default_rng(29)
+    x = rng.normal(size=(2, 7, 6, 3)).astype("float32")
+    layer = PolyphaseDownsample(4, padding="reflect", align="max_norm", return_index=True, use_bias=True)
+    layer.build(x.shape)
+    weights = _random_weights(layer, rng)
+    with inference_path(path):
+        y, index = layer(x)
+    expected = ref.polyphase_downsample(x, weights, (2, 2), "reflect", "max_norm", use_bias=True)
+    np.testing.assert_allclose(_np(y), expected, rtol=1e-4, atol=1e-4)
+    assert isinstance(layer, PolyphaseDownsampleND) and "strides" not in layer.get_config()
+    assert sorted(layer.get_config()) == [  # the keys of the files saved before the 2-D layer joined the base
+        "align", "bias_initializer", "dtype", "filters", "kernel_initializer", "kernel_size", "mixing",
+        "mixing_width", "name", "padding", "return_index", "trainable", "use_bias",
+    ]
+    nd = PolyphaseDownsampleMixed2D(4, strides=(2, 2), padding="reflect", use_bias=True)
+    nd.build(x.shape)
+    nd.set_weights(weights)
+    np.testing.assert_allclose(_np(nd(x, phase_index=index)), _np(y), rtol=1e-5, atol=1e-5)

@@ -23,6 +23,7 @@ from keras_shiftinv.data.registry import DEFAULT_DATASET
 from keras_shiftinv.data.registry import DEFAULT_IMAGE_SIZE
 from keras_shiftinv.data.registry import EVAL_TRANSFORMS
 from keras_shiftinv.data.registry import IMAGENET_EVAL
+from keras_shiftinv.data.registry import PAPER_DATASET
 from keras_shiftinv.data.registry import SPECS
 from keras_shiftinv.data.registry import DatasetSpec
 from keras_shiftinv.data.registry import EvalTransform
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_IMAGE_SIZE",
     "EVAL_TRANSFORMS",
     "IMAGENET_EVAL",
+    "PAPER_DATASET",
     "SPECS",
     "DatasetInfo",
     "DatasetSpec",

@@ -157,6 +157,8 @@ DEFAULT_IMAGE_SIZE = {name: spec.default_image_size for name, spec in SPECS.item
 # The package's small default: what Table 1 runs on unless told, and what `evaluate` assumes for
 # models whose metadata names no dataset (written before datasets were recorded).
 DEFAULT_DATASET = "fashion_mnist"
+# The paper's training set (ILSVRC-2012): what `shiftinv train` (`TrainConfig`) trains on unless told.
+PAPER_DATASET = "imagenet2012"
 
 
 def spec(name):

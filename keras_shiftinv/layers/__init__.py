@@ -3,8 +3,9 @@
 Besides the layers, what the packages above them share with them: the
 argument vocabulary (`PADDING_MODES`, `MIXING_WIDTHS`, `check_choice`,
 `check_channels_last`, `normalize_pads`), the padding helpers (`pad_spatial`,
-`pad_to_even`) and the rank-generic base classes (`PolyphaseDownsampleND`,
-`AdaptivePolyphasePoolND`, `SpatialPaddingND`) that `conversion` recognises.
+`pad_to_even`) and the rank-generic base classes (`PolyphaseDownsampleND`, of
+which `PolyphaseDownsample` is the 2-D case, `AdaptivePolyphasePoolND`,
+`SpatialPaddingND`) that `conversion` recognises.
 """
 
 from keras_shiftinv.layers._nd import AdaptivePolyphasePoolND

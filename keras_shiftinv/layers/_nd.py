@@ -1,4 +1,4 @@
-"""Rank-generic bases of the 1-D and 3-D layers and of `PolyphaseUpsample2D`.
+"""Rank-generic bases of the 1-D and 3-D layers and of `PolyphaseDownsample` / `PolyphaseUpsample2D`.
 
 The public classes (`PolyphaseDownsample1D`, `BlurPool3D`, ...) fix the rank
 and document the arguments; docs/design.md, "Other ranks", says what they
@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
+from keras_shiftinv.layers._utils import IndexedOutputSpec
 from keras_shiftinv.layers._utils import align_axes
 from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
@@ -28,23 +29,31 @@ from keras_shiftinv.layers._utils import phase_stack_axes
 from keras_shiftinv.layers._utils import roll_axis
 from keras_shiftinv.layers._utils import select_phase_axes
 from keras_shiftinv.layers._utils import strided_output_shape
-from keras_shiftinv.layers.polyphase_downsample import ALIGNS
-from keras_shiftinv.layers.polyphase_downsample import MIXING_WIDTHS
-from keras_shiftinv.layers.polyphase_downsample import group_width
+from keras_shiftinv.layers import polyphase_algebra as algebra
+from keras_shiftinv.layers.polyphase_algebra import ALIGNS
+from keras_shiftinv.layers.polyphase_algebra import MIXING_WIDTHS
+from keras_shiftinv.layers.polyphase_algebra import group_width
 
 CRITERIA = ("l2", "l1")
 
 
-def _output_spec(shape, dtype, return_index):
-    if return_index:
-        return keras.KerasTensor(shape, dtype=dtype), keras.KerasTensor((shape[0],), dtype="int32")
-    return keras.KerasTensor(shape, dtype=dtype)
+class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
+    """The paper's module for `rank` spatial axes, group mixing only (see the subclasses).
 
-
-class PolyphaseDownsampleND(keras.layers.Layer):
-    """The paper's module for `rank` spatial axes, group mixing only (see the subclasses)."""
+    The argument checks, the weights, the fused path (`fused_kernel`, one
+    convolution) and the config live here once. A subclass may replace
+    `check_mixing` and `mixing_shape` (the mixings it takes and their kernel
+    layouts), `phase_major` (the split; `PolyphaseDownsample` uses
+    `space_to_depth`) and `mix_and_merge` (the 2-D layer picks the fused or
+    the factored path). It sets `takes_strides = False` where its stride is
+    fixed at 2 (no `strides` key in its config) and `strides_attribute =
+    False` where it has no public `strides` (the 2-D layer never had one:
+    code that finds strided layers by their `strides` must not see it).
+    """
 
     rank = None
+    takes_strides = True
+    strides_attribute = True
 
     def __init__(
         self,
@@ -63,13 +72,7 @@ class PolyphaseDownsampleND(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
-        if mixing != "group":
-            raise ValueError(
-                f"{self.__class__.__name__} supports only `mixing='group'`: the 2-D layer's "
-                "'conv3d' mixing (a kernel of 3 over its 4 phases) has no agreed meaning for the "
-                f"2 or 8 phases of other ranks (docs/design.md, 'Other ranks'). Received: mixing={mixing!r}"
-            )
-        self.mixing = mixing
+        self.mixing = self.check_mixing(mixing)
         self.mixing_width = check_choice("mixing_width", mixing_width, MIXING_WIDTHS)
         self.kernel_size = check_odd_kernel_size(kernel_size)
         self.padding = check_choice("padding", padding, PADDING_MODES)
@@ -78,13 +81,29 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.strides = check_strides(strides, self.rank)
-        self.phases = int(np.prod(self.strides))
+        self._strides = check_strides(strides, self.rank)  # per axis: what the split and the shapes read
+        if self.strides_attribute:
+            self.strides = self._strides
+        self.phases = int(np.prod(self._strides))
+
+    def check_mixing(self, mixing):
+        """`mixing` if this layer takes it, else a ValueError."""
+        if mixing != "group":
+            raise ValueError(
+                f"{self.__class__.__name__} supports only `mixing='group'`: the 2-D layer's "
+                "'conv3d' mixing (a kernel of 3 over its 4 phases) has no agreed meaning for the "
+                f"2 or 8 phases of other ranks (docs/design.md, 'Other ranks'). Received: mixing={mixing!r}"
+            )
+        return mixing
+
+    def mixing_shape(self, channels):
+        """`(mixing kernel shape, merge rows)`: the grouped layout `(k,)*rank + (P, width)`, width rows."""
+        mixed = group_width(channels, self.filters, self.mixing_width, self.name)
+        return (*[self.kernel_size] * self.rank, self.phases, mixed), mixed
 
     def build(self, input_shape):
         channels = check_signal_shape(self.__class__.__name__, input_shape, self.rank)
-        mixed = group_width(channels, self.filters, self.mixing_width, self.name)
-        kernel_shape = (*[self.kernel_size] * self.rank, self.phases, mixed)
+        kernel_shape, mixed = self.mixing_shape(channels)
         self.mixing_kernel = self.add_weight(
             name="mixing_kernel", shape=kernel_shape, initializer=self.kernel_initializer
         )
@@ -94,26 +113,42 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         self._channels = channels
         if self.use_bias:
             self.mixing_bias = self.add_weight(
-                name="mixing_bias", shape=(mixed,), initializer=self.bias_initializer
+                name="mixing_bias", shape=(kernel_shape[-1],), initializer=self.bias_initializer
             )
             self.merge_bias = self.add_weight(
                 name="merge_bias", shape=(self.filters,), initializer=self.bias_initializer
             )
 
-    def call(self, inputs, phase_index=None):
+    def call(self, inputs, phase_index=None, training=None):
         inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
-        x = pad_to_even_axes(inputs, self.strides, self.padding)
-        if self.align == "max_norm" or phase_index is not None:
-            x, phase_index = align_axes(x, self.strides, phase_index)
-        stack = phase_stack_axes(x, self.strides)  # (B, *half, P, C)
-        shape = ops.shape(stack)
-        x = ops.reshape(stack, (*shape[:-2], self.phases * self._channels))  # (B, *half, P*C), channel p*C + c
-        p = self.kernel_size // 2
-        x = pad_axes(x, [(p, p)] * self.rank, self.padding)
-        kernel, bias = self.fused_kernel(x.dtype)
-        y = ops.conv(x, kernel, padding="valid")
-        y = y if bias is None else y + bias
+        x, phase_index = self.phase_major(inputs, phase_index)  # (B, *half, P*C), channel p*C + c
+        y = self.mix_and_merge(x, training)
         return (y, phase_index) if self.return_index else y
+
+    def phase_major(self, inputs, phase_index=None):
+        """Even-padded, aligned where asked, split: `((B, *half, P*C), phase_index)`, channel `p*C + c`."""
+        x = pad_to_even_axes(inputs, self._strides, self.padding)
+        if self.align == "max_norm" or phase_index is not None:
+            x, phase_index = align_axes(x, self._strides, phase_index)
+        stack = phase_stack_axes(x, self._strides)  # (B, *half, P, C)
+        shape = ops.shape(stack)
+        return ops.reshape(stack, (*shape[:-2], self.phases * self._channels)), phase_index  # (B, *half, P*C)
+
+    def mix_and_merge(self, x, training=None):
+        """The mixing and the merge of the phase-major stack: here always the one fused convolution."""
+        return self._fused(x)
+
+    def _biases(self):
+        return (self.mixing_bias, self.merge_bias) if self.use_bias else (None, None)
+
+    def _fused(self, x, folded=None):
+        """One convolution with the folded kernel (`fused_kernel`, or `folded` constants)."""
+        kernel, bias = self.fused_kernel(x.dtype) if folded is None else folded
+        kernel = ops.cast(kernel, x.dtype)
+        bias = None if bias is None else ops.cast(bias, x.dtype)
+        p = self.kernel_size // 2
+        y = ops.conv(pad_axes(x, [(p, p)] * self.rank, self.padding), kernel, padding="valid")  # "same"
+        return y if bias is None else y + bias
 
     @property
     def input_channels(self):
@@ -121,34 +156,22 @@ class PolyphaseDownsampleND(keras.layers.Layer):
         return self._channels
 
     def fused_kernel(self, dtype="float32"):
-        """The grouped mixing and the 1x1 merge folded into one `(k,)*rank + (P*C, filters)` kernel.
+        """The mixing and the 1x1 merge folded into one `(k,)*rank + (P*C, filters)` kernel.
 
         Nothing nonlinear stands between the two, so the module is one linear
-        map of the phase-major stack (channel `p*C + c`); the layer always runs
-        it as this one convolution. Returns `(kernel, bias)`, bias None without
-        `use_bias`.
+        map of the phase-major stack (channel `p*C + c`;
+        `polyphase_algebra.fused_kernel`). Returns `(kernel, bias)`, bias None
+        without `use_bias`.
         """
-        k, c, f = self.kernel_size, self._channels, self.filters
-        taps = k**self.rank
-        mix = ops.cast(self.mixing_kernel, dtype)
-        merge = ops.cast(self.merge_kernel, dtype)
-        mix = ops.reshape(mix, (taps, self.phases, c, -1))  # (taps, p, c, m): group c owns channels c*M..c*M+M-1
-        merge3 = ops.reshape(merge, (c, -1, f))  # (c, m, o)
-        kernel = ops.einsum("tpcm,cmo->tpco", mix, merge3)
-        kernel = ops.reshape(kernel, (*[k] * self.rank, self.phases * c, f))  # input channel p*C + c
-        if not self.use_bias:
-            return kernel, None
-        bias = ops.matmul(ops.cast(self.mixing_bias, dtype), merge) + ops.cast(self.merge_bias, dtype)
-        return kernel, bias
+        mixing_bias, merge_bias = self._biases()
+        return algebra.fused_kernel(
+            self.mixing, self.mixing_kernel, self.merge_kernel, self._channels, mixing_bias, merge_bias, dtype
+        )
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
         check_signal_shape(self.__class__.__name__, input_shape, self.rank)
-        shape = strided_output_shape(input_shape, self.strides, self.filters)
+        shape = strided_output_shape(input_shape, self._strides, self.filters)
         return (shape, (input_shape[0],)) if self.return_index else shape
-
-    def compute_output_spec(self, inputs, phase_index=None):
-        shape = self.compute_output_shape(inputs.shape)
-        return _output_spec(shape[0] if self.return_index else shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()
@@ -166,12 +189,12 @@ class PolyphaseDownsampleND(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )
-        if self.rank > 1:
-            config["strides"] = self.strides
+        if self.takes_strides:
+            config["strides"] = self._strides
         return config
 
 
-class AdaptivePolyphasePoolND(keras.layers.Layer):
+class AdaptivePolyphasePoolND(IndexedOutputSpec, keras.layers.Layer):
     """APS for `rank` spatial axes (see the subclasses)."""
 
     rank = None
@@ -199,10 +222,6 @@ class AdaptivePolyphasePoolND(keras.layers.Layer):
         check_signal_shape(self.__class__.__name__, input_shape, self.rank)
         shape = strided_output_shape(input_shape, self.strides, input_shape[-1])
         return (shape, (input_shape[0],)) if self.return_index else shape
-
-    def compute_output_spec(self, inputs, phase_index=None):
-        shape = self.compute_output_shape(inputs.shape)
-        return _output_spec(shape[0] if self.return_index else shape, self.compute_dtype, self.return_index)
 
     def get_config(self):
         config = super().get_config()

@@ -100,7 +100,7 @@ def halved_output_shape(layer_name, input_shape, channels, return_index):
 
 
 def output_spec_with_index(shape, dtype, return_index):
-    """KerasTensor(s) for `halved_output_shape`'s shape(s); the phase index is int32."""
+    """KerasTensor(s) for a shape, or for `(shape, (B,))` with `return_index`; the phase index is int32."""
     if return_index:
         return keras.KerasTensor(shape[0], dtype=dtype), keras.KerasTensor(shape[1], dtype="int32")
     return keras.KerasTensor(shape, dtype=dtype)
@@ -109,8 +109,8 @@ def output_spec_with_index(shape, dtype, return_index):
 class IndexedOutputSpec:
     """Mixin: `compute_output_spec` from `compute_output_shape`, the phase index int32.
 
-    For the 2-D layers called as `layer(x, phase_index=None)`; a layer without
-    `return_index` returns the output alone.
+    For the layers called as `layer(x, phase_index=None)` (any rank); a layer
+    without `return_index` returns the output alone.
     """
 
     return_index = False

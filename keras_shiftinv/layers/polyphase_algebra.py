@@ -18,6 +18,7 @@ from keras_shiftinv.layers._utils import pad_spatial
 
 MIXINGS = ("group", "conv3d")
 MIXING_WIDTHS = ("lcm", "min")
+ALIGNS = (None, "max_norm")
 # The paper's lcm width is refused above this many times max(C_in, filters).
 MAX_WIDTH_FACTOR = 4
 
@@ -173,13 +174,15 @@ def conv3d_mix(x, kernel, bias, kernel_size, padding):
 
 
 def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None, merge_bias=None, dtype="float32"):
-    """The mixing and the 1x1 merge folded into one `(k, k, 4*C, filters)` kernel.
+    """The mixing and the 1x1 merge folded into one dense kernel, `(k, k, 4*C, filters)` in 2-D.
 
     Nothing nonlinear stands between the two, so the module is one linear map
     of the phase-major input. Kernels in the layer's layouts (`"group"`:
-    `(k, k, 4, width)`, `"conv3d"`: `(3, k, k, C, filters)`; merge
-    `(mixed, filters)`); `channels` is `C`. Returns `(kernel, bias)`, bias
-    None without biases (give both or neither). Composing costs
+    `(k, k, 4, width)`, or `(k,)*rank + (P, width)` for `P` phases at any rank;
+    `"conv3d"`: `(3, k, k, C, filters)`; merge `(mixed, filters)`);
+    `channels` is `C`. Returns `(kernel, bias)`, the kernel
+    `(k,)*rank + (P*C, filters)` (input channel `p*C + c`), bias None without
+    biases (give both or neither). Composing costs
     `O(k^2 * C * mixed * filters)` multiplies per call, which large batches
     amortise.
 
@@ -189,18 +192,20 @@ def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None
     >>> ops.convert_to_numpy(kernel)[0, 0, :, 0]  # input channel p*C + c weighs merge[c]
     array([ 1., 10.,  1., 10.,  1., 10.,  1., 10.], dtype=float32)
     """
-    k, f = mixing_kernel.shape[1], merge_kernel.shape[-1]
+    f = merge_kernel.shape[-1]
     mix = ops.cast(mixing_kernel, dtype)
     merge = ops.cast(merge_kernel, dtype)
     use_bias = mixing_bias is not None
     if mixing == "group":
-        mix = ops.reshape(mix, (k, k, 4, channels, -1))  # (k, k, p, c, m)
-        merge = ops.reshape(merge, (channels, -1, f))  # (c, m, o)
-        kernel = ops.einsum("xypcm,cmo->xypco", mix, merge)
+        spatial, phases = tuple(mixing_kernel.shape[:-2]), mixing_kernel.shape[-2]
+        mix = ops.reshape(mix, (math.prod(spatial), phases, channels, -1))  # (taps, p, c, m)
+        merge3 = ops.reshape(merge, (channels, -1, f))  # (c, m, o): group c owns rows c*M..c*M+M-1
+        kernel = ops.einsum("tpcm,cmo->tpco", mix, merge3)
         bias = None
         if use_bias:
-            bias = ops.matmul(ops.cast(mixing_bias, dtype), ops.reshape(merge, (-1, f)))  # merge as (C*M, O)
+            bias = ops.matmul(ops.cast(mixing_bias, dtype), merge)  # (C*M,) @ (C*M, O)
     else:
+        spatial, phases = tuple(mixing_kernel.shape[1:3]), 4
         merge = ops.reshape(merge, (f, 2, f))  # rows o*2 + d -> (o, d, q)
         # Output depth d reads phases d..d+2 with kernel slices j = p - d.
         per_phase = []
@@ -215,7 +220,7 @@ def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None
         bias = None
         if use_bias:
             bias = ops.einsum("o,odq->q", ops.cast(mixing_bias, dtype), merge)
-    kernel = ops.reshape(kernel, (k, k, 4 * channels, f))  # input channel p*C + c
+    kernel = ops.reshape(kernel, (*spatial, phases * channels, f))  # input channel p*C + c
     if use_bias:
         bias = bias + ops.cast(merge_bias, dtype)
     return kernel, bias

@@ -5,23 +5,13 @@ import numpy as np
 from keras import ops
 
 from keras_shiftinv.layers import polyphase_algebra as algebra
+from keras_shiftinv.layers._nd import PolyphaseDownsampleND
 from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers._utils import IndexedOutputSpec
 from keras_shiftinv.layers._utils import align_max_norm  # also imported from here by conversion
-from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
-from keras_shiftinv.layers._utils import check_image_shape
-from keras_shiftinv.layers._utils import check_odd_kernel_size
-from keras_shiftinv.layers._utils import check_positive_int
-from keras_shiftinv.layers._utils import check_return_index
-from keras_shiftinv.layers._utils import halved_output_shape
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_stack
-from keras_shiftinv.layers.polyphase_algebra import MIXING_WIDTHS
 from keras_shiftinv.layers.polyphase_algebra import MIXINGS
-from keras_shiftinv.layers.polyphase_algebra import group_width
-
-ALIGNS = (None, "max_norm")
 
 
 def polyphase_split(x, padding="zeros"):
@@ -53,7 +43,7 @@ def polyphase_split(x, padding="zeros"):
 
 
 @keras.saving.register_keras_serializable(package="keras_shiftinv")
-class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
+class PolyphaseDownsample(PolyphaseDownsampleND):
     """The paper's learned stride-2 downsampling module.
 
     The input is split into its four polyphase components (`polyphase_split`,
@@ -133,6 +123,10 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
     (1, 2, 2, 2)
     """
 
+    rank = 2
+    takes_strides = False
+    strides_attribute = False
+
     def __init__(
         self,
         filters,
@@ -147,68 +141,41 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
         mixing_width="lcm",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.filters = check_positive_int("filters", filters)
-        self.mixing = check_choice("mixing", mixing, MIXINGS)
-        self.mixing_width = check_choice("mixing_width", mixing_width, MIXING_WIDTHS)
-        self.kernel_size = check_odd_kernel_size(kernel_size)
-        self.padding = check_choice("padding", padding, PADDING_MODES)
-        self.align = check_choice("align", align, ALIGNS)
-        self.return_index = check_return_index(return_index, self.align)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        super().__init__(
+            filters, mixing, kernel_size, padding, align, return_index, use_bias,
+            kernel_initializer, bias_initializer, mixing_width, strides=2, **kwargs,
+        )
         self._folded = None  # (kernel, bias) as numpy while inside `folded_kernels`
 
-    def build(self, input_shape):
-        channels = check_image_shape(self.__class__.__name__, input_shape)
-        k = self.kernel_size
-        if self.mixing == "group":
-            mixed = group_width(channels, self.filters, self.mixing_width, self.name)
-            kernel_shape = (k, k, 4, mixed)
-        else:
-            mixed = 2 * self.filters
-            kernel_shape = (3, k, k, channels, self.filters)
-        self.mixing_kernel = self.add_weight(
-            name="mixing_kernel",
-            shape=kernel_shape,
-            initializer=self.kernel_initializer,
-        )
-        self.merge_kernel = self.add_weight(
-            name="merge_kernel",
-            shape=(mixed, self.filters),
-            initializer=self.kernel_initializer,
-        )
-        self._channels = channels
-        if self.use_bias:
-            self.mixing_bias = self.add_weight(
-                name="mixing_bias",
-                shape=(kernel_shape[-1],),
-                initializer=self.bias_initializer,
-            )
-            self.merge_bias = self.add_weight(
-                name="merge_bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-            )
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
+    def check_mixing(self, mixing):
+        return check_choice("mixing", mixing, MIXINGS)
 
-    def call(self, inputs, phase_index=None, training=None):
-        inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
+    def mixing_shape(self, channels):
+        if self.mixing == "group":
+            return super().mixing_shape(channels)  # (k, k, 4, width)
+        k = self.kernel_size
+        return (3, k, k, channels, self.filters), 2 * self.filters  # Conv3D layout; merge reads o*2 + d
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: self._channels})
+
+    def phase_major(self, inputs, phase_index=None):
         x = pad_to_even(inputs, self.padding)
         if self.align == "max_norm" or phase_index is not None:
             x, phase_index = align_max_norm(x, phase_index)
-        x = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), phase-major channel p*C + c
+        return ops.space_to_depth(x, 2), phase_index  # (B, h, w, 4*C), phase-major channel p*C + c
+
+    def mix_and_merge(self, x, training=None):
+        """The fused path or the factored one (mixing, then merge), whichever costs less here."""
         b, h, w, _ = ops.shape(x)
         pixels = b * h * w
         # Decided once per traced shape (static), else in the graph; training=None is inference.
         fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels)
         folded = None if training else self._folded  # constants from `folded_kernels`, inference only
         if isinstance(fuse, (bool, np.bool_)):
-            y = self._fused(x, folded) if fuse else self._unfused(x)
-        else:
-            y = ops.cond(fuse, lambda: self._fused(x, folded), lambda: self._unfused(x))
-        return (y, phase_index) if self.return_index else y
+            return self._fused(x, folded) if fuse else self._unfused(x)
+        return ops.cond(fuse, lambda: self._fused(x, folded), lambda: self._unfused(x))
 
     def _fusing_pays(self, pixels, training=False):
         """`polyphase_algebra.fusing_pays` for this layer's sizes (the path choice)."""
@@ -216,16 +183,6 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
         return algebra.fusing_pays(
             self.mixing, pixels, self.kernel_size, self._channels, self.filters, mixed, training
         )
-
-    def _biases(self):
-        return (self.mixing_bias, self.merge_bias) if self.use_bias else (None, None)
-
-    def _fused(self, x, folded=None):
-        kernel, bias = self.fused_kernel(x.dtype) if folded is None else folded
-        kernel = ops.cast(kernel, x.dtype)
-        bias = None if bias is None else ops.cast(bias, x.dtype)
-        y = ops.conv(algebra.same_pad(x, self.kernel_size, self.padding), kernel, padding="valid")
-        return y if bias is None else y + bias
 
     def _unfused(self, x):
         y = self.group_mix(x) if self.mixing == "group" else self.conv3d_mix(x)
@@ -241,43 +198,6 @@ class PolyphaseDownsample(IndexedOutputSpec, keras.layers.Layer):
     def conv3d_mix(self, x):
         """The 3D convolution alone (`polyphase_algebra.conv3d_mix`): `(B, h, w, 4*C)` -> `(B, h, w, 2*filters)`."""
         return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding)
-
-    @property
-    def input_channels(self):
-        """The number of input channels `C_in`, known once the layer is built."""
-        return self._channels
-
-    def fused_kernel(self, dtype="float32"):
-        """The mixing and merge folded into one `(k, k, 4*C, filters)` kernel and its bias (`polyphase_algebra.fused_kernel`)."""
-        mixing_bias, merge_bias = self._biases()
-        return algebra.fused_kernel(
-            self.mixing, self.mixing_kernel, self.merge_kernel, self._channels, mixing_bias, merge_bias, dtype
-        )
-
-    def compute_output_shape(self, input_shape, phase_index_shape=None):
-        return halved_output_shape(self.__class__.__name__, input_shape, self.filters, self.return_index)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "filters": self.filters,
-                "mixing": self.mixing,
-                "mixing_width": self.mixing_width,
-                "kernel_size": self.kernel_size,
-                "padding": self.padding,
-                "align": self.align,
-                "return_index": self.return_index,
-                "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(
-                    self.bias_initializer
-                ),
-            }
-        )
-        return config
 
 
 @contextlib.contextmanager

@@ -54,6 +54,7 @@ class PolyphaseDownsample1D(PolyphaseDownsampleND):
     """
 
     rank = 1
+    takes_strides = False
 
     def __init__(
         self,

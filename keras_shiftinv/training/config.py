@@ -38,7 +38,7 @@ class TrainConfig:
     """
 
     method: str = _field("group", "downsampling method", choices=METHODS, old_flag="--model")
-    dataset: str = _field("imagenet2012", "dataset name", choices=data.DATASETS)
+    dataset: str = _field(data.PAPER_DATASET, "dataset name", choices=data.DATASETS)
     data_dir: str = _field(None, "tfds data dir, Fashion-MNIST IDX dir, or image folder root")
     manual_dir: str = _field(None, "folder with ILSVRC2012_img_{train,val}.tar (imagenet2012)")
     model_dir: str = _field("runs/model", "where checkpoints, logs and models go (one run per folder)")
