@@ -27,6 +27,11 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(date +%s)
 out="${GPU_CHECK_OUT:-/tmp/gpu_check}"
 mkdir -p "$out"
+rc=0
 timeout --signal=INT "$limit" python3 benchmarks/bench_resnet.py "${sizes[@]}" --mixed-precision \
-    --output "$out/$name.md" --note "${GPU_CHECK_NOTE:-gpu_check.sh}"
+    --output "$out/$name.md" --note "${GPU_CHECK_NOTE:-gpu_check.sh}" || rc=$?
+if [[ "$rc" == 124 ]]; then
+    echo "gpu_check: stopped at the ${limit} s limit; $out/$name.md holds the whole rounds measured, if any" >&2
+fi
 echo "gpu_check: done in $(( $(date +%s) - start )) s; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+exit "$rc"
