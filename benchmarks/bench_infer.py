@@ -20,13 +20,18 @@ the table.
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench import fail  # noqa: E402 (this folder; bench_serving uses these names through this module)
+from _bench import measure  # noqa: E402
+from _bench import parse_list  # noqa: E402
+from _bench import table  # noqa: E402
+from _bench import write_report  # noqa: E402
 
 METHODS = ("stride", "group", "conv3d", "aps", "group-aps")
 RUNTIMES = ("keras", "saved_model", "litert", "onnx")
@@ -61,28 +66,6 @@ def runner(runtime, model, directory):
     return lambda x: session.run(["probabilities"], {"image": x})[0]
 
 
-def timed(fn, x, calls):
-    """Per-call (cpu seconds, wall seconds) of `calls` calls of `fn(x)`."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    for _ in range(calls):
-        fn(x)
-    return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
-
-
-def measure(fns, x, rounds, calls):
-    """`{(runtime, method): [(cpu, wall, load1), ...]}`, one entry per round, order rotated per round."""
-    keys = list(fns)
-    for key in keys:
-        fns[key](x)  # warm up: tracing, shape-specialised kernels, interpreter resize
-    samples = {key: [] for key in keys}
-    for r in range(rounds):
-        shift = r % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            cpu, wall = timed(fns[key], x, calls)
-            samples[key].append((cpu, wall, os.getloadavg()[0]))
-    return samples
-
-
 def variants(methods, paths):
     """`[(label, method, path)]`: each learned method once per path (label `group@fused`), the others once."""
     out = []
@@ -90,49 +73,6 @@ def variants(methods, paths):
         for path in (paths if method in LEARNED else paths[:1]):
             out.append((method if path == paths[0] else f"{method}@{path}", method, path))
     return out
-
-
-def table(samples, methods, runtimes):
-    """Markdown rows: per runtime and variant label, median ms (cpu, wall) and median per-round ratio to stride."""
-    lines = [
-        "| runtime | variant | CPU ms | CPU / stride | wall ms | wall / stride | load (1-min) |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    summary = {}
-    for runtime in runtimes:
-        base = np.array(samples[runtime, "stride"])  # (rounds, 3)
-        for method in methods:
-            s = np.array(samples[runtime, method])  # (rounds, 3): cpu, wall, load
-            cpu_ratio = float(np.median(s[:, 0] / base[:, 0]))
-            wall_ratio = float(np.median(s[:, 1] / base[:, 1]))
-            cpu_ms, wall_ms = 1000 * float(np.median(s[:, 0])), 1000 * float(np.median(s[:, 1]))
-            load = f"{s[:, 2].min():.1f}-{s[:, 2].max():.1f}"
-            lines.append(f"| {runtime} | {method} | {cpu_ms:.2f} | {cpu_ratio:.2f}x | {wall_ms:.2f} | "
-                         f"{wall_ratio:.2f}x | {load} |")
-            summary[f"{runtime}/{method}"] = {"cpu_ms": cpu_ms, "cpu_ratio": cpu_ratio, "wall_ms": wall_ms,
-                                              "wall_ratio": wall_ratio, "load_min_max": [s[:, 2].min(), s[:, 2].max()]}
-    return "\n".join(lines), summary
-
-
-def write_whole(path, text):
-    """Writes `text` to a temporary file beside `path`, then renames it into place."""
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
-def fail(message):
-    """A user mistake: one line on stderr, exit status 2."""
-    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def parse_list(value, choices, name):
-    items = [v for v in value.split(",") if v]
-    bad = [v for v in items if v not in choices]
-    if bad or not items:
-        fail(f"--{name} takes a comma-separated subset of {','.join(choices)}. Received: {name}={value!r}")
-    return items
 
 
 def main():
@@ -195,20 +135,6 @@ def build_runners(methods, runtimes, paths, args, tmp):
             with contextlib.nullcontext() if path is None else inference_path(path):
                 fns[runtime, label] = runner(runtime, model, os.path.join(tmp, label, runtime))
     return fns, [label for label, _, _ in variants(methods, paths)]
-
-
-def write_report(args, head, text, summary, record):
-    """The table to `args.output`, settings + results + provenance to `<stem>.json`; `--note` in both."""
-    if args.note:
-        head += f"; note: {args.note}"
-        record = {**record, "note": args.note}
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    stem = os.path.splitext(args.output)[0]
-    write_whole(args.output, head + "\n\n" + text + "\n")
-    write_whole(stem + ".json", json.dumps({"settings": vars(args), "results": summary, "provenance": record},
-                                           indent=1, default=float))
-    print(head)
-    print(text)
 
 
 if __name__ == "__main__":

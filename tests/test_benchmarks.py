@@ -1,0 +1,104 @@
+"""The shared benchmark helpers (benchmarks/_bench.py): interleaving, ratios, multiply counts, user mistakes."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_shiftinv.layers import PolyphaseDownsample
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import _bench  # noqa: E402 (benchmarks/)
+import bench_infer  # noqa: E402
+
+
+def test_measure_warms_up_then_rotates_the_order_each_round():
+    calls = []
+    fns = {key: (lambda k: lambda x: calls.append((k, x)))(key) for key in "abc"}
+    samples = _bench.measure(fns, "x", rounds=4, calls=2, warmup=2)
+    keys = [k for k, _ in calls]
+    assert keys[:6] == list("aabbcc")  # warm-up: each key twice, in order
+    rounds = ["".join(keys[6 + 6 * r: 12 + 6 * r:2]) for r in range(4)]
+    assert rounds == ["abc", "bca", "cab", "abc"]
+    assert all(x == "x" for _, x in calls)
+    assert {k: len(v) for k, v in samples.items()} == {"a": 4, "b": 4, "c": 4}
+    assert all(cpu >= 0 and wall >= 0 for v in samples.values() for cpu, wall, _ in v)
+
+
+def test_measure_keeps_the_rounds_done_when_interrupted():
+    count = [0]
+
+    def slow(x):
+        count[0] += 1
+        if count[0] == 4:  # warm-up, rounds 1 (stride, group) and 2 (group, stride); round 3 stops here
+            raise KeyboardInterrupt
+
+    samples = {}
+    with pytest.raises(KeyboardInterrupt):
+        _bench.measure({"stride": lambda x: None, "group": slow}, None, rounds=5, calls=1, samples=samples)
+    assert len(samples["group"]) == 2 and len(samples["stride"]) == 3
+
+
+def test_summarize_takes_medians_of_per_round_ratios():
+    rounds = [(2.0, 1.0, 5.0), (6.0, 3.0, 6.0), (1.0, 4.0, 4.0), (3.0, 2.0, 7.0)]  # cpu, wall, load
+    base = [(1.0, 1.0, 5.0), (2.0, 1.0, 6.0), (1.0, 1.0, 4.0), (4.0, 4.0, 7.0)]
+    s = _bench.summarize(rounds, base)
+    # cpu ratios 2, 3, 1, 0.75 -> median (1 + 2) / 2; speeds 0.5, 1/3, 1, 4/3 -> (0.5 + 1) / 2
+    assert s["cpu_ratio"] == pytest.approx(1.5) and s["cpu_speed"] == pytest.approx(0.75)
+    # wall ratios 1, 3, 4, 0.5 -> (1 + 3) / 2; the median ratio is not the ratio of medians (2.5 / 1)
+    assert s["wall_ratio"] == pytest.approx(2.0)
+    assert s["cpu_ms"] == pytest.approx(2500.0) and s["wall_ms"] == pytest.approx(2500.0)
+    assert s["load_min_max"] == [4.0, 7.0]
+
+
+def test_multiplies_match_a_hand_count():
+    x = keras.Input((8, 8, 4))
+    a = PolyphaseDownsample(8, kernel_size=3)(x)  # group, width lcm(4, 8) = 8, 4x4 output pixels
+    b = keras.layers.Conv2D(5, 3, strides=2, padding="same")(x)  # 4x4x5 outputs of 3*3*4 multiplies: 2880
+    y = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(keras.layers.Concatenate()([a, b])))  # 130
+    model = keras.Model(x, y)
+    # Module per output pixel: fused 4*4*8*9 = 1152, factored 4*8*9 + 8*8 = 352; fold 4*9*8*8 = 2304.
+    # Training cost rule: factored 352 + 32*4*8 = 1376 > 1152, so fused from pixels * 224 >= 3 * 2304:
+    # batch 1 (16 pixels, 3584) factored, batch 2 (7168) fused.
+    assert _bench.multiplies(model, 1, training=True) == (16 * 352 + 2880 + 130, {"fused": 0, "factored": 1})
+    total, paths = _bench.multiplies(model, 2, training=True)
+    assert paths == {"fused": 1, "factored": 0}
+    assert total == pytest.approx(16 * 1152 + 3 * 2304 / 2 + 2880 + 130)
+    # Inference at batch 1: 6 * 1376 - 1152 per pixel pays the one fold.
+    assert _bench.multiplies(model, 1) == (16 * 1152 + 2304 + 2880 + 130, {"fused": 1, "factored": 0})
+
+
+def test_bench_infer_keeps_the_names_bench_serving_uses():
+    for name in ("fail", "parse_list", "build_runners", "measure", "table", "write_report"):
+        assert callable(getattr(bench_infer, name)), name
+    samples = {("keras", "stride"): [(1.0, 2.0, 3.0)] * 3, ("keras", "group"): [(1.5, 2.0, 3.0)] * 3}
+    text, summary = bench_infer.table(samples, ["stride", "group"], ["keras"])
+    assert "| keras | group | 1500.00 | 1.50x | 2000.00 | 1.00x | 3.0-3.0 |" in text
+    assert summary["keras/group"]["cpu_ratio"] == pytest.approx(1.5)
+
+
+def test_bench_resnet_refuses_fewer_than_ten_rounds_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_resnet.py"), "--rounds", "3",
+                           "--output", str(tmp_path / "t.md")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "bench_resnet.py: error: --rounds must be at least 10. Received: rounds=3\n"
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_writes_a_table_and_its_provenance(tmp_path):
+    env = {**os.environ, "GPU_CHECK_DRY": "1", "GPU_CHECK_OUT": str(tmp_path)}
+    done = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu_check.sh")], env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    with open(tmp_path / "train_dry.json", encoding="utf-8") as f:
+        record = json.load(f)
+    assert record["settings"]["rounds"] == 10 and record["provenance"]["versions"]["keras"] == keras.__version__
+    assert record["results"]["stride"]["cpu_speed"] == 1.0
+    assert (tmp_path / "train_dry.md").read_text().count("\n| ") == 1 + 10  # the header + one row per method
