@@ -29,6 +29,22 @@ def test_fusing_pays_matches_hand_counted_multiplies():
     assert bool(algebra.fusing_pays("conv3d", tf.constant(20), **conv3d))
 
 
+def test_batch_none_inference_decides_the_path_when_traced():
+    # conv3d, k=3, C=4, filters=8 pays from 20 output pixels (above); a 4x4 input has 4 per image, so
+    # batch 8 (algebra.INFERENCE_BATCH) fuses, batch 3 does not. With batch None the old rule left the
+    # choice to run time (an `If` in the graph); now it is made at trace time for INFERENCE_BATCH.
+    assert algebra.INFERENCE_BATCH * 4 >= 20 > 3 * 4
+    layer = PolyphaseDownsample(8, mixing="conv3d", use_bias=True)
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 4)).astype("float32")
+    eager = layer(x)  # static batch 3: the factored path
+    serve = tf.function(lambda t: layer(t, training=False), input_signature=[tf.TensorSpec([None, 4, 4, 4])])
+    graph = serve.get_concrete_function().graph.as_graph_def()
+    nodes = [n.op for n in graph.node] + [n.op for f in graph.library.function for n in f.node_def]
+    assert not {"If", "StatelessIf"} & set(nodes)
+    assert "Einsum" in nodes  # the fold: the fused path, as the rule says for INFERENCE_BATCH images
+    np.testing.assert_allclose(serve(x).numpy(), keras.ops.convert_to_numpy(eager), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("use_bias", [False, True])
 def test_group_fused_kernel_equals_numpy_composition(use_bias):
     rng = np.random.default_rng(0)

@@ -169,9 +169,11 @@ def pad_to_even(x, mode):
 
 def phase_stack(x):
     """(B, H, W, C) with even H, W -> (B, H/2, W/2, 4, C), phase p = 2*dy + dx."""
-    shape = ops.shape(x)
-    x = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), channel p*C + c
-    return ops.reshape(x, (shape[0], shape[1] // 2, shape[2] // 2, 4, x.shape[-1] // 4))
+    b, h, w = ops.shape(x)[:3]
+    c = x.shape[-1]
+    x = ops.reshape(x, (b, h // 2, 2, w // 2, 2, c))  # (B, h, dy, w, dx, C)
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))  # (B, h, w, dy, dx, C): one transpose (ONNX has no NHWC SpaceToDepth)
+    return ops.reshape(x, (b, h // 2, w // 2, 4, c))  # phase p = 2*dy + dx
 
 
 def phase_norms(stack, criterion="l2"):

@@ -31,6 +31,11 @@ TRAINING_COMPOSE_PASSES = 3
 # At inference, the grouped path's multiplies cost this many dense-conv multiplies (TF on CPU,
 # measured per module: docs/guide-speed.md, "Inference").
 INFERENCE_GROUP_WEIGHT = 6
+# At inference with the batch unknown when traced (batch None: Keras, SavedModel), the path is
+# decided for this many images, once, at trace time: a decision left to run time puts an `If`
+# (`ops.cond`) in the graph, which cost far more than any wrong guess (ResNet-18 group, 224x224,
+# batch 8: 1.62x -> 1.14x of stride; docs/guide-speed.md, "Round 4: path choice at inference").
+INFERENCE_BATCH = 8
 
 # How `fusing_pays` chooses at inference: "count" (the cost rule above), or one path for every
 # site: "fused" (one folded kernel) or "factored" (mixing, then merge). Set while tracing by

@@ -169,6 +169,8 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
     def mix_and_merge(self, x, training=None):
         """The fused path or the factored one (mixing, then merge), whichever costs less here."""
         b, h, w, _ = ops.shape(x)
+        if not training and not isinstance(b, int) and isinstance(h, int) and isinstance(w, int):
+            b = algebra.INFERENCE_BATCH  # batch None at inference: decided now, no `cond` in the graph
         pixels = b * h * w
         # Decided once per traced shape (static), else in the graph; training=None is inference.
         fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels)

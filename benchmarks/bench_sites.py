@@ -1,0 +1,142 @@
+"""Inference time of each `PolyphaseDownsample` site of ResNet-18 on its fused and factored path.
+
+Builds `resnet18(method)` at the given size, takes every `PolyphaseDownsample`
+with the shape of its input in the model, and serves each site alone as a
+`tf.function` of `layer(x, training=False)` (batch None, as served) traced inside
+`inference_path("fused")` and inside `inference_path("factored")`, beside the
+strided `Conv2D` it replaces (same kernel size and filters). Then, round by
+round (order rotated per round), every (site, path) is called `--calls`
+times on a random input; per call CPU time (`time.process_time`) is taken.
+The table gives per site the median CPU ms of each path, the median over
+rounds of fused / factored, and what the cost rule (`fusing_pays`) picks at
+inference. A provenance record goes to `<stem>.json` beside the table.
+
+    python benchmarks/bench_sites.py --image-size 224 --width 1 --batch 8 --output /tmp/sites224.md
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+PATHS = ("fused", "factored")
+
+
+def sites(method, args):
+    """`[(name, layer, input_shape)]` of the model's `PolyphaseDownsample` layers."""
+    from keras_shiftinv.layers import PolyphaseDownsample
+    from keras_shiftinv.models import resnet18
+
+    model = resnet18(method, input_shape=(args.image_size, args.image_size, 3), width=args.width)
+    out = []
+    for layer in model.layers:
+        if isinstance(layer, PolyphaseDownsample):
+            shape = layer.input.shape if not isinstance(layer.input, list) else layer.input[0].shape
+            out.append((layer.name, layer, (args.batch, *shape[1:])))
+    return out
+
+
+def runners(method, args):
+    """`{(site, path): fn}`, `[(site, rule picks fused)]`: each site alone, traced per path."""
+    import keras
+    import tensorflow as tf
+
+    from keras_shiftinv.layers.polyphase_algebra import inference_path
+
+    fns, picks, inputs = {}, {}, {}
+    rng = np.random.default_rng(0)
+    for name, layer, shape in sites(method, args):
+        label = f"{method}:{name} {shape[1]}x{shape[2]}x{shape[3]}->{layer.filters} k{layer.kernel_size}"
+        inputs[label] = tf.constant(rng.normal(size=shape).astype("float32"))
+        spec = tf.TensorSpec([None, *shape[1:]], tf.float32)  # batch None, as served
+        for path in PATHS:
+            with inference_path(path):
+                fn = tf.function(lambda x, layer=layer: layer(x, training=False), input_signature=[spec])
+                fn.get_concrete_function()  # traced now, inside `inference_path`
+            fns[(label, path)] = fn
+        conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=2, padding="same")
+        conv.build(shape)
+        fns[(label, "stride")] = tf.function(lambda x, conv=conv: conv(x), input_signature=[spec])
+        pixels = shape[0] * (shape[1] // 2) * (shape[2] // 2)
+        picks[label] = bool(layer._fusing_pays(pixels))
+    return fns, picks, inputs
+
+
+def measure(fns, inputs, rounds, calls):
+    """`{key: [cpu seconds per call, ...]}`, one entry per round, order rotated per round."""
+    keys = list(fns)
+    for key in keys:
+        fns[key](inputs[key[0]])  # warm up
+    samples = {key: [] for key in keys}
+    for r in range(rounds):
+        shift = r % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            cpu = time.process_time()
+            for _ in range(calls):
+                fns[key](inputs[key[0]]).numpy()
+            samples[key].append((time.process_time() - cpu) / calls)
+    return samples
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--methods", default="group,conv3d")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--note", default="")
+    args = parser.parse_args()
+    if args.rounds < 10:
+        print(f"bench_sites.py: --rounds must be at least 10. Received: rounds={args.rounds}", file=sys.stderr)
+        return 2
+
+    from keras_shiftinv import provenance
+
+    stamp = provenance.start()
+    fns, picks, inputs = {}, {}, {}
+    for method in args.methods.split(","):
+        f, p, i = runners(method, args)
+        fns.update(f)
+        picks.update(p)
+        inputs.update(i)
+    samples = measure(fns, inputs, args.rounds, args.calls)
+    record = provenance.finish(stamp)
+    rows, summary = [], []
+    for label in picks:
+        ms = {path: 1e3 * float(np.median(samples[(label, path)])) for path in ("stride", *PATHS)}
+        ratio = float(np.median(np.array(samples[(label, "fused")]) / np.array(samples[(label, "factored")])))
+        faster = "fused" if ratio < 1 else "factored"
+        rule = "fused" if picks[label] else "factored"
+        rows.append(f"| {label} | {ms['stride']:.2f} | {ms['fused']:.2f} | {ms['factored']:.2f} | {ratio:.2f} "
+                    f"| {faster} | {rule} |")
+        summary.append({"site": label, "ms": ms, "fused_over_factored": ratio, "rule": rule})
+    head = (f"PolyphaseDownsample sites of ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, "
+            f"batch {args.batch}, CPU, float32, training=False in tf.function; {args.rounds} interleaved rounds "
+            f"of {args.calls} calls; median CPU ms; load average {record['load_average_before']} before, "
+            f"{record['load_average_after']} after")
+    if args.note:
+        head += f"; note: {args.note}"
+        record = {**record, "note": args.note}
+    text = "\n".join([
+        "| site | strided conv | fused | factored | fused / factored | faster | rule picks |",
+        "|---|---:|---:|---:|---:|---|---|",
+        *rows,
+    ])
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        f.write(head + "\n\n" + text + "\n")
+    with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
+        json.dump({"settings": vars(args), "results": summary, "provenance": record}, f, indent=1)
+    print(head)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
