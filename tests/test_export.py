@@ -53,6 +53,36 @@ def test_export_float_signature_matches_keras(tmp_path):
     check_float_signature("group", tmp_path)
 
 
+def graph_op_types(concrete):
+    """Every op type in a concrete function's graph and the functions it calls, with counts."""
+    graph = concrete.graph.as_graph_def()
+    nodes = list(graph.node) + [node for fn in graph.library.function for node in fn.node_def]
+    types = {}
+    for node in nodes:
+        types[node.op] = types.get(node.op, 0) + 1
+    return types
+
+
+def test_saved_model_runs_folded_kernels(tmp_path):
+    # conv3d modules at 16x16..2x2 maps: without folding at export every one composes its kernel per
+    # call (Einsum) or runs its factored path (Conv3D + a batched matmul); folded, each is one Conv2D.
+    model = ks.resnet18("conv3d", num_classes=5, input_shape=(32, 32, 3), width=0.125)
+    path = ks.export_saved_model(model, tmp_path / "m")
+    serve = tf.saved_model.load(path).signatures["serve_float"]
+    types = graph_op_types(serve)
+    composing = {t: types[t] for t in ("Einsum", "BatchMatMul", "BatchMatMulV2", "Conv3D", "If", "StatelessIf")
+                 if t in types}
+    assert composing == {}
+    assert types["MatMul"] == 1  # the classifier's dense layer only
+    layers = list(model._flatten_layers())
+    modules = sum(isinstance(layer, ks.layers.PolyphaseDownsample) for layer in layers)
+    assert modules >= 4
+    assert types["Conv2D"] == sum(isinstance(layer, keras.layers.Conv2D) for layer in layers) + modules  # one each
+    x = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(serve(image=tf.constant(x))["logits"].numpy(), np.asarray(model(x)),
+                               rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ks.METHODS)
 def test_export_float_signature_matches_keras_every_variant(method, tmp_path):

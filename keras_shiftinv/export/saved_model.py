@@ -11,6 +11,7 @@ from keras_shiftinv.export.preprocessing import image_transform
 from keras_shiftinv.export.preprocessing import needed_side
 from keras_shiftinv.export.publish import publish
 from keras_shiftinv.export.spec import ServingSpec
+from keras_shiftinv.layers.polyphase_downsample import folded_kernels
 
 
 def classify(model, spec):
@@ -118,7 +119,8 @@ def export_saved_model(model, export_dir, version=1, *, class_names=None, prepro
     - `serve_float`: `image` (float32 `[None, S, S, 3]`, already
       preprocessed) -> the same outputs plus `logits`.
     The first two apply the evaluation transform of the model's training data
-    in the graph. The folder is written beside the target and renamed into
+    in the graph. Each polyphase module's kernel is folded once, at export,
+    into constants (`layers.folded_kernels`): no kernel composition per call. The folder is written beside the target and renamed into
     place, readable by every user; no function needs XLA.
 
     Args:
@@ -158,7 +160,10 @@ def export_saved_model(model, export_dir, version=1, *, class_names=None, prepro
     def write(tmp_dir):
         archive = keras.export.ExportArchive()
         archive.track(model)
-        add_serving_endpoints(archive, model, spec)
-        archive.write_out(tmp_dir, verbose=False)
+        # Each polyphase module's fused kernel folded once, now, into constants (no composition per
+        # call); "count": the factored path where the cost rule still prefers it (TF's `group`).
+        with folded_kernels(model, path="count"):
+            add_serving_endpoints(archive, model, spec)
+            archive.write_out(tmp_dir, verbose=False)
 
     return publish(export_dir, version, write, overwrite)

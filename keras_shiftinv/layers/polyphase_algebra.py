@@ -92,7 +92,7 @@ def group_width(channels, filters, mixing_width="lcm", name="polyphase_downsampl
     return mixed
 
 
-def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=False):
+def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=False, folded=False):
     """Whether one folded kernel is cheaper than the factored path for `pixels` output pixels.
 
     A cost model in multiplies: folding costs `compose` once per call
@@ -102,8 +102,10 @@ def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=
     `INFERENCE_GROUP_WEIGHT` dense-conv multiplies. `pixels` may be a tensor
     (dynamic batch); then so is the answer, unless no batch size changes it
     (a Python bool then). `mixed` is the grouped width (ignored for
-    `"conv3d"`). Inside `inference_path("fused")` / `("factored")` the
-    inference answer is that path. Either path computes the same function.
+    `"conv3d"`). `folded`: the fused kernel is a constant folded before
+    tracing (`folded_kernels`), so folding costs nothing per call. Inside
+    `inference_path("fused")` / `("factored")` the inference answer is that
+    path. Either path computes the same function.
 
     Example:
     >>> fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32), fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32, training=True)
@@ -113,7 +115,7 @@ def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=
         return _inference_path[-1] == "fused"
     k, c, f = kernel_size, channels, filters
     fused = 4 * c * f * k * k
-    passes = TRAINING_COMPOSE_PASSES if training else 1
+    passes = TRAINING_COMPOSE_PASSES if training else 0 if folded else 1
     if mixing == "group":
         unfused = 4 * mixed * k * k + mixed * f + INTERMEDIATE_VALUE_COST * 4 * mixed
         compose = 4 * k * k * mixed * f

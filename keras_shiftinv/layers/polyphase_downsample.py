@@ -173,17 +173,17 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
             b = algebra.INFERENCE_BATCH  # batch None at inference: decided now, no `cond` in the graph
         pixels = b * h * w
         # Decided once per traced shape (static), else in the graph; training=None is inference.
-        fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels)
         folded = None if training else self._folded  # constants from `folded_kernels`, inference only
+        fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels, folded=folded is not None)
         if isinstance(fuse, (bool, np.bool_)):
             return self._fused(x, folded) if fuse else self._unfused(x)
         return ops.cond(fuse, lambda: self._fused(x, folded), lambda: self._unfused(x))
 
-    def _fusing_pays(self, pixels, training=False):
+    def _fusing_pays(self, pixels, training=False, folded=False):
         """`polyphase_algebra.fusing_pays` for this layer's sizes (the path choice)."""
         mixed = self.merge_kernel.shape[0]
         return algebra.fusing_pays(
-            self.mixing, pixels, self.kernel_size, self._channels, self.filters, mixed, training
+            self.mixing, pixels, self.kernel_size, self._channels, self.filters, mixed, training, folded
         )
 
     def _unfused(self, x):
@@ -203,7 +203,7 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
 
 
 @contextlib.contextmanager
-def folded_kernels(model):
+def folded_kernels(model, path="fused"):
     """Within the block, every `PolyphaseDownsample` in `model` runs at inference as one convolution
     whose kernel is folded now, from the current weights, into constants.
 
@@ -213,6 +213,14 @@ def folded_kernels(model):
     take (docs/guide-speed.md, "Inference"). Wrap the tracing (the export);
     training calls inside the block are unchanged. The function is the same
     (the same composition, done once in float32).
+
+    Args:
+        model: a `keras.Model` (or layer) holding the modules.
+        path: `"fused"` (every module one convolution), or `"count"`: each
+            module takes the path the cost rule picks with folding free
+            (`polyphase_algebra.fusing_pays(folded=True)`), its fused path
+            on the constants (the SavedModel export: TF runs the factored
+            `group` path faster at some sites).
 
     Example:
     >>> model = keras.Sequential([keras.Input((8, 8, 3)), PolyphaseDownsample(4)])
@@ -227,7 +235,7 @@ def folded_kernels(model):
         kernel, bias = layer.fused_kernel("float32")
         layer._folded = (ops.convert_to_numpy(kernel), None if bias is None else ops.convert_to_numpy(bias))
     try:
-        with algebra.inference_path("fused"):
+        with algebra.inference_path(path):
             yield
     finally:
         for layer in layers:
