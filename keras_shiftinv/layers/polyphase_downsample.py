@@ -174,7 +174,12 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         pixels = b * h * w
         # Decided once per traced shape (static), else in the graph; training=None is inference.
         folded = None if training else self._folded  # constants from `folded_kernels`, inference only
-        fuse = self._fusing_pays(pixels, training=True) if training else self._fusing_pays(pixels, folded=folded is not None)
+        if training:
+            fuse = self._fusing_pays(pixels, training=True)
+        elif folded is not None:
+            fuse = self._fusing_pays(pixels, folded=True)  # the fold was paid once, at export
+        else:
+            fuse = self._fusing_pays(pixels)
         if isinstance(fuse, (bool, np.bool_)):
             return self._fused(x, folded) if fuse else self._unfused(x)
         return ops.cond(fuse, lambda: self._fused(x, folded), lambda: self._unfused(x))
