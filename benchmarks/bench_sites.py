@@ -15,12 +15,15 @@ inference. A provenance record goes to `<stem>.json` beside the table.
 """
 
 import argparse
-import json
 import os
 import sys
-import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench import fail  # noqa: E402 (this folder)
+from _bench import measure  # noqa: E402
+from _bench import write_report  # noqa: E402
 
 PATHS = ("fused", "factored")
 
@@ -40,45 +43,30 @@ def sites(method, args):
 
 
 def runners(method, args):
-    """`{(site, path): fn}`, `[(site, rule picks fused)]`: each site alone, traced per path."""
+    """`{(site, path): fn}`, `{site: rule picks fused}`: each site alone, traced per path, on its own input."""
     import keras
     import tensorflow as tf
 
     from keras_shiftinv.layers.polyphase_algebra import inference_path
 
-    fns, picks, inputs = {}, {}, {}
+    fns, picks = {}, {}
     rng = np.random.default_rng(0)
     for name, layer, shape in sites(method, args):
         label = f"{method}:{name} {shape[1]}x{shape[2]}x{shape[3]}->{layer.filters} k{layer.kernel_size}"
-        inputs[label] = tf.constant(rng.normal(size=shape).astype("float32"))
+        x = tf.constant(rng.normal(size=shape).astype("float32"))
         spec = tf.TensorSpec([None, *shape[1:]], tf.float32)  # batch None, as served
         for path in PATHS:
             with inference_path(path):
                 fn = tf.function(lambda x, layer=layer: layer(x, training=False), input_signature=[spec])
                 fn.get_concrete_function()  # traced now, inside `inference_path`
-            fns[(label, path)] = fn
+            fns[(label, path)] = lambda _, fn=fn, x=x: fn(x).numpy()
         conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=2, padding="same")
         conv.build(shape)
-        fns[(label, "stride")] = tf.function(lambda x, conv=conv: conv(x), input_signature=[spec])
+        served = tf.function(lambda x, conv=conv: conv(x), input_signature=[spec])
+        fns[(label, "stride")] = lambda _, fn=served, x=x: fn(x).numpy()
         pixels = shape[0] * (shape[1] // 2) * (shape[2] // 2)
         picks[label] = bool(layer._fusing_pays(pixels))
-    return fns, picks, inputs
-
-
-def measure(fns, inputs, rounds, calls):
-    """`{key: [cpu seconds per call, ...]}`, one entry per round, order rotated per round."""
-    keys = list(fns)
-    for key in keys:
-        fns[key](inputs[key[0]])  # warm up
-    samples = {key: [] for key in keys}
-    for r in range(rounds):
-        shift = r % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            cpu = time.process_time()
-            for _ in range(calls):
-                fns[key](inputs[key[0]]).numpy()
-            samples[key].append((time.process_time() - cpu) / calls)
-    return samples
+    return fns, picks
 
 
 def main():
@@ -93,24 +81,23 @@ def main():
     parser.add_argument("--note", default="")
     args = parser.parse_args()
     if args.rounds < 10:
-        print(f"bench_sites.py: --rounds must be at least 10. Received: rounds={args.rounds}", file=sys.stderr)
-        return 2
+        fail(f"--rounds must be at least 10. Received: rounds={args.rounds}")
 
     from keras_shiftinv import provenance
 
     stamp = provenance.start()
-    fns, picks, inputs = {}, {}, {}
+    fns, picks = {}, {}
     for method in args.methods.split(","):
-        f, p, i = runners(method, args)
+        f, p = runners(method, args)
         fns.update(f)
         picks.update(p)
-        inputs.update(i)
-    samples = measure(fns, inputs, args.rounds, args.calls)
+    rounds = measure(fns, None, args.rounds, args.calls)  # each fn holds its own input
+    samples = {key: np.array([cpu for cpu, _, _ in values]) for key, values in rounds.items()}  # CPU s per call
     record = provenance.finish(stamp)
     rows, summary = [], []
     for label in picks:
         ms = {path: 1e3 * float(np.median(samples[(label, path)])) for path in ("stride", *PATHS)}
-        ratio = float(np.median(np.array(samples[(label, "fused")]) / np.array(samples[(label, "factored")])))
+        ratio = float(np.median(samples[(label, "fused")] / samples[(label, "factored")]))
         faster = "fused" if ratio < 1 else "factored"
         rule = "fused" if picks[label] else "factored"
         rows.append(f"| {label} | {ms['stride']:.2f} | {ms['fused']:.2f} | {ms['factored']:.2f} | {ratio:.2f} "
@@ -120,21 +107,12 @@ def main():
             f"batch {args.batch}, CPU, float32, training=False in tf.function; {args.rounds} interleaved rounds "
             f"of {args.calls} calls; median CPU ms; load average {record['load_average_before']} before, "
             f"{record['load_average_after']} after")
-    if args.note:
-        head += f"; note: {args.note}"
-        record = {**record, "note": args.note}
     text = "\n".join([
         "| site | strided conv | fused | factored | fused / factored | faster | rule picks |",
         "|---|---:|---:|---:|---:|---|---|",
         *rows,
     ])
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "w") as f:
-        f.write(head + "\n\n" + text + "\n")
-    with open(os.path.splitext(args.output)[0] + ".json", "w") as f:
-        json.dump({"settings": vars(args), "results": summary, "provenance": record}, f, indent=1)
-    print(head)
-    print(text)
+    write_report(args, head, text, summary, record)
     return 0
 
 
