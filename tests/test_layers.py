@@ -71,7 +71,7 @@ def test_module_matches_numpy_reference(mixing, mode, size, fused):
     layer.build(x.shape)
     # Random biases too, so they are checked (their initializer is zeros).
     layer.set_weights([rand(*w.shape) for w in layer.get_weights()])
-    layer._fusing_pays = lambda pixels: fused  # pin each of the two exact paths
+    layer._fusing_pays = lambda pixels, **_: fused  # pin each of the two exact paths
     out = np.asarray(layer(x))
     assert out.shape == (2, (size[0] + 1) // 2, (size[1] + 1) // 2, 5)
     np.testing.assert_allclose(out, _reference(layer, x), rtol=1e-4, atol=1e-4)

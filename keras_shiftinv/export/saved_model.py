@@ -120,7 +120,9 @@ def export_saved_model(model, export_dir, version=1, *, class_names=None, prepro
       preprocessed) -> the same outputs plus `logits`.
     The first two apply the evaluation transform of the model's training data
     in the graph. Each polyphase module's kernel is folded once, at export,
-    into constants (`layers.folded_kernels`): no kernel composition per call. The folder is written beside the target and renamed into
+    into constants (`layers.folded_kernels`): no kernel composition per call,
+    and the export keeps the weights of that moment (re-export after further
+    training). The folder is written beside the target and renamed into
     place, readable by every user; no function needs XLA.
 
     Args:

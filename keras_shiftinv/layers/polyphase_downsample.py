@@ -174,12 +174,7 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         pixels = b * h * w
         # Decided once per traced shape (static), else in the graph; training=None is inference.
         folded = None if training else self._folded  # constants from `folded_kernels`, inference only
-        if training:
-            fuse = self._fusing_pays(pixels, training=True)
-        elif folded is not None:
-            fuse = self._fusing_pays(pixels, folded=True)  # the fold was paid once, at export
-        else:
-            fuse = self._fusing_pays(pixels)
+        fuse = self._fusing_pays(pixels, training=bool(training), folded=folded is not None)  # folded: paid at export
         if isinstance(fuse, (bool, np.bool_)):
             return self._fused(x, folded) if fuse else self._unfused(x)
         return ops.cond(fuse, lambda: self._fused(x, folded), lambda: self._unfused(x))
