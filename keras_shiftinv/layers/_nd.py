@@ -21,7 +21,7 @@ from keras_shiftinv.layers._utils import check_odd_kernel_size
 from keras_shiftinv.layers._utils import check_positive_int
 from keras_shiftinv.layers._utils import check_signal_shape
 from keras_shiftinv.layers._utils import check_strides
-from keras_shiftinv.layers._utils import choose_phase_axes
+from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
 from keras_shiftinv.layers._utils import phase_offsets
@@ -211,9 +211,10 @@ class AdaptivePolyphasePoolND(IndexedOutputSpec, keras.layers.Layer):
 
     def call(self, inputs, phase_index=None):
         inputs = as_float(inputs, self.compute_dtype)
-        stack = phase_stack_axes(pad_to_even_axes(inputs, self.strides, self.padding), self.strides)  # (B, *half, P, C)
+        x = pad_to_even_axes(inputs, self.strides, self.padding)
+        stack = phase_stack_axes(x, self.strides)  # (B, *half, P, C)
         if phase_index is None:
-            phase_index = choose_phase_axes(stack, self.criterion)
+            phase_index = choose_phase(x, self.strides, self.criterion)
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
         outputs = select_phase_axes(stack, phase_index)
         return (outputs, phase_index) if self.return_index else outputs

@@ -176,34 +176,37 @@ def phase_stack(x):
     return ops.reshape(x, (b, h // 2, w // 2, 4, c))  # phase p = 2*dy + dx
 
 
-def phase_norms(stack, criterion="l2"):
-    """(B, h, w, 4, C) -> (B, 4): per-image norm of each phase (squared for l2).
-
-    Accumulated in float32 when the stack is float16 or bfloat16 (mixed
-    precision), where sums of many squares would otherwise round to ties.
-    """
-    stack = _accumulation_dtype(stack)
-    values = ops.square(stack) if criterion == "l2" else ops.abs(stack)
-    return ops.sum(values, axis=(1, 2, 4))
-
-
-def phase_peaks(stack):
-    """(B, h, w, 4, C) -> (B, 4): per-image largest |value| of each phase.
-
-    Exact and independent of summation order, so it moves with a shift: the
-    tie-break of `choose_phase`.
-    """
-    return ops.max(ops.abs(_accumulation_dtype(stack)), axis=(1, 2, 4))
-
-
-def choose_phase(stack, criterion="l2"):
-    """(B, h, w, 4, C) -> (B,) int32: the phase of largest norm, per image.
+def choose_phase(x, strides=(2, 2), criterion="l2"):
+    """(B, *spatial, C), strided axes even -> (B,) int32: the phase of largest norm, per item.
 
     Ranking (docs/design.md, "The module"): the float32-accumulated norm;
     among exact ties, the largest |value|; among ties of both, the lowest
-    index. NaN keys rank lowest, so the index is always in 0..3.
+    index (`phase_offsets(strides)` order). NaN keys rank lowest, so the
+    index is always a valid phase.
+
+    Both keys are first reduced over the channels, pixel by pixel, and only
+    that map, `C` times smaller, is split into phases (a reshape, no copy):
+    the map is read twice (squares, then max and min) and never copied phase
+    by phase.
+
+    Example:
+    >>> x = np.zeros((1, 4, 4, 2)); x[0, 1, 0, 1] = -3.0  # phase (dy, dx) = (1, 0)
+    >>> int(ops.convert_to_numpy(choose_phase(x))[0])
+    2
     """
-    return first_max_index(phase_norms(stack, criterion), phase_peaks(stack))
+    x = _accumulation_dtype(ops.convert_to_tensor(x))
+    values = ops.square(x) if criterion == "l2" else ops.abs(x)
+    norms = ops.sum(values, axis=-1)  # (B, *spatial): each pixel's norm over the channels
+    peaks = ops.maximum(ops.max(x, axis=-1), -ops.min(x, axis=-1))  # (B, *spatial): its largest |value|
+    shape = ops.shape(norms)
+    split = [shape[0]]
+    for axis, s in enumerate(strides, start=1):
+        split += [shape[axis] // s, s]
+    within = tuple(range(1, 2 * len(strides), 2))  # the n/s axes: positions within a phase
+    phases = int(np.prod(strides))
+    norms = ops.reshape(ops.sum(ops.reshape(norms, split), axis=within), (-1, phases))  # (B, n1/s1, s1, ...) -> (B, P)
+    peaks = ops.reshape(ops.max(ops.reshape(peaks, split), axis=within), (-1, phases))  # phase p in phase_offsets order
+    return first_max_index(norms, peaks)
 
 
 def _accumulation_dtype(x):
@@ -266,7 +269,7 @@ def align_max_norm(x, phase_index=None):
         chosen phase becomes phase 0, and the int32 phases of shape `(B,)`.
     """
     if phase_index is None:
-        phase_index = choose_phase(phase_stack(x))  # (B,), float32 norms, shift-consistent ties
+        phase_index = choose_phase(x)  # (B,), float32 norms, shift-consistent ties
     phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
     return shifted_pixels(x, phase_index, 1), phase_index  # one gather, no rolled copies
 
@@ -404,17 +407,6 @@ def phase_stack_axes(x, strides):
     return ops.stack(parts, axis=-2)  # (B, *half, P, C)
 
 
-def choose_phase_axes(stack, criterion="l2"):
-    """(B, *half, P, C) -> (B,) int32, ranked as `choose_phase` (norm, peak, index)."""
-    stack = _accumulation_dtype(stack)
-    rank = len(stack.shape)
-    axes = (*range(1, rank - 2), rank - 1)  # all but the batch and phase axes
-    values = ops.square(stack) if criterion == "l2" else ops.abs(stack)
-    norms = ops.sum(values, axis=axes)  # (B, P)
-    peaks = ops.max(ops.abs(stack), axis=axes)  # (B, P)
-    return first_max_index(norms, peaks)
-
-
 def select_phase_axes(stack, phase_index):
     """Picks phase `phase_index[b]` of each item: (B, *half, P, C) -> (B, *half, C), a select."""
     rank, phases = len(stack.shape), stack.shape[-2]
@@ -430,7 +422,7 @@ def align_axes(x, strides, phase_index=None):
     `(rolled, phase_index)`, the index int32 of shape `(B,)`.
     """
     if phase_index is None:
-        phase_index = choose_phase_axes(phase_stack_axes(x, strides))
+        phase_index = choose_phase(x, strides)
     phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
     rolled = []
     for offset in phase_offsets(strides):

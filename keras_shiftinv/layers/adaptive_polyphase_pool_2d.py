@@ -9,7 +9,6 @@ from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import halved_output_shape
 from keras_shiftinv.layers._utils import pad_to_even
-from keras_shiftinv.layers._utils import phase_stack
 from keras_shiftinv.layers._utils import shifted_pixels
 
 CRITERIA = ("l2", "l1")
@@ -67,7 +66,7 @@ class AdaptivePolyphasePool2D(IndexedOutputSpec, keras.layers.Layer):
         inputs = as_float(inputs, self.compute_dtype)
         x = pad_to_even(inputs, self.padding)
         if phase_index is None:
-            phase_index = choose_phase(phase_stack(x), self.criterion)  # (B,), argmax that converts
+            phase_index = choose_phase(x, criterion=self.criterion)  # (B,), argmax that converts
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
         outputs = shifted_pixels(x, phase_index, 2)  # one gather of the chosen phase
         if self.return_index:
