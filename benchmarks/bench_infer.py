@@ -88,6 +88,9 @@ def main():
     parser.add_argument("--paths", default=None,
                         help="inference paths of the learned methods to compare, e.g. count,fused,factored "
                              "(default: each runtime's own; labels of the others get @path)")
+    parser.add_argument("--padding", choices=("method", "circular"), default="method",
+                        help="method: circular for the methods that choose a phase, zeros for the others; "
+                             "circular: every variant (how much of an aligned method's cost is its padding)")
     parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
     parser.add_argument("--note", default="", help="said beside the provenance, e.g. what else loaded the machine")
     args = parser.parse_args()
@@ -112,7 +115,7 @@ def main():
     text, summary = table(samples, labels, runtimes)
     record = provenance.finish(stamp)
     head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, "
-            f"{args.num_classes} classes, CPU, float32; {args.rounds} interleaved rounds of {args.calls} calls; "
+            f"{args.num_classes} classes, CPU, float32, padding: {args.padding}; {args.rounds} interleaved rounds of {args.calls} calls; "
             f"medians; load average {record['load_average_before']} before, {record['load_average_after']} after")
     write_report(args, head, text, summary, record)
     return 0
@@ -128,7 +131,8 @@ def build_runners(methods, runtimes, paths, args, tmp):
     fns = {}
     for label, method, path in variants(methods, paths):
         keras.utils.set_random_seed(0)
-        padding = "circular" if ks.methods.get(method).chooses_phase else "zeros"
+        circular = args.padding == "circular" or ks.methods.get(method).chooses_phase
+        padding = "circular" if circular else "zeros"
         model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
                             input_shape=(args.image_size, args.image_size, 3))
         for runtime in runtimes:
