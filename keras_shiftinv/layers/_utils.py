@@ -145,12 +145,12 @@ def pad_spatial(x, pads, mode):
         return x
     if mode == "zeros":
         return ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-    shape = ops.shape(x)
-    if top or bottom:
-        x = ops.take(x, _pad_indices(shape[1], top, bottom, mode), axis=1)
-    if left or right:
-        x = ops.take(x, _pad_indices(shape[2], left, right, mode), axis=2)
-    return x
+    b, h, w, c = ops.shape(x)
+    rows = _pad_indices(h, top, bottom, mode)  # (H + top + bottom,)
+    cols = _pad_indices(w, left, right, mode)  # (W + left + right,)
+    pixels = ops.reshape(rows[:, None] * w + cols[None, :], (-1,))  # index into the H*W pixels, row-major
+    x = ops.take(ops.reshape(x, (b, h * w, c)), pixels, axis=1)  # (B, H'*W', C): one gather, one copy
+    return ops.reshape(x, (b, h + top + bottom, w + left + right, c))  # (B, H', W', C)
 
 
 def pad_to_even(x, mode):
