@@ -156,3 +156,28 @@ def test_exports_run_one_constant_convolution_per_module_and_gather_the_phase(tm
     assert "Conv" in onnx_ops and not onnx_ops & {"If", "Einsum"}, onnx_ops
     aligned_ops = _onnx_ops(aligned, tmp_path / "aligned")
     assert "Gather" in aligned_ops and not aligned_ops & {"If", "Einsum", "Roll", "OneHot"}, aligned_ops
+
+
+@pytest.mark.slow
+def test_exports_take_the_cost_rules_path_on_folded_constants(tmp_path):
+    # Width 1: the 3x3 stage sites (64..256 channels in) do fewer weighted multiplies factored than
+    # fused at any batch (6 * (4*M*9 + M*F + 32*4*M) < 4*C*F*9), so the exports run them factored
+    # (a depthwise conv, a phase sum, the merge), the stem and the 1x1 sites fused: builtin ops, no
+    # composition, no `If`; `inference_path("fused")` around the export gives one convolution each.
+    import keras_shiftinv as ks
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_shiftinv.export import export_litert
+
+    wide = ks.resnet18("group", num_classes=4, input_shape=(32, 32, 3), width=1.0)
+    lite = _litert_ops(wide, tmp_path / "count")
+    assert {"DEPTHWISE_CONV_2D", "SUM", "CONV_2D"} <= lite and not lite & {"BATCH_MATMUL", "IF"}, lite
+    onnx_ops = _onnx_ops(wide, tmp_path / "count")
+    assert "Conv" in onnx_ops and not onnx_ops & {"If", "Einsum"}, onnx_ops
+    with algebra.inference_path("fused"):
+        fused = _litert_ops(wide, tmp_path / "fused")
+    assert "CONV_2D" in fused and not fused & {"DEPTHWISE_CONV_2D", "SUM", "BATCH_MATMUL", "IF"}, fused
+    x = np.random.default_rng(0).uniform(size=(3, 32, 32, 3)).astype("float32")
+    runner = Interpreter(model_path=export_litert(wide, tmp_path / "check")).get_signature_runner("serve_float")
+    np.testing.assert_allclose(runner(image=x)["probabilities"], np.asarray(keras.ops.softmax(wide(x))),
+                               rtol=1e-4, atol=1e-5)

@@ -61,7 +61,7 @@ def export_litert(model, export_dir, version=1, *, class_names=None, preprocessi
         saved = os.path.join(tmp_dir, "saved_model")
         archive = keras.export.ExportArchive()
         archive.track(model)
-        with folded_kernels(model):  # constant kernels: the converter does not fold the composition
+        with folded_kernels(model):  # constants: the converter does not fold the composition
             archive.add_endpoint(SIGNATURE, fn, signature)
             archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SIGNATURE])

@@ -42,7 +42,7 @@ def export_onnx(model, export_dir, version=1, *, class_names=None, preprocessing
     function = tf.function(fn, input_signature=signature)
 
     def write(tmp_dir):
-        with folded_kernels(model):  # constant kernels, one static path: no per-call composition, no `If`
+        with folded_kernels(model):  # constants, one static path each: no per-call composition, no `If`
             proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)
         name_outputs(proto, function.get_concrete_function())
         properties = {"class_names": json.dumps(list(spec.class_names)), "preprocessing": spec.preprocessing,

@@ -163,8 +163,8 @@ def export_saved_model(model, export_dir, version=1, *, class_names=None, prepro
         archive = keras.export.ExportArchive()
         archive.track(model)
         # Each polyphase module's fused kernel folded once, now, into constants (no composition per
-        # call); "count": the factored path where the cost rule still prefers it (TF's `group`).
-        with folded_kernels(model, path="count"):
+        # call); the factored path where the cost rule still prefers it (`group` at large maps).
+        with folded_kernels(model):
             add_serving_endpoints(archive, model, spec)
             archive.write_out(tmp_dir, verbose=False)
 

@@ -67,6 +67,11 @@ def inference_path(path):
         _inference_path.pop()
 
 
+def current_inference_path():
+    """The inference path in force: `"count"`, or the innermost `inference_path(...)`'s."""
+    return _inference_path[-1]
+
+
 def group_width(channels, filters, mixing_width="lcm", name="polyphase_downsample"):
     """Channels of the grouped convolution: a multiple of `channels` (one group each).
 

@@ -203,7 +203,7 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
 
 
 @contextlib.contextmanager
-def folded_kernels(model, path="fused"):
+def folded_kernels(model, path=None):
     """Within the block, every `PolyphaseDownsample` in `model` runs at inference as one convolution
     whose kernel is folded now, from the current weights, into constants.
 
@@ -216,11 +216,14 @@ def folded_kernels(model, path="fused"):
 
     Args:
         model: a `keras.Model` (or layer) holding the modules.
-        path: `"fused"` (every module one convolution), or `"count"`: each
-            module takes the path the cost rule picks with folding free
+        path: None (default): the path in force, `"count"` unless the
+            caller wrapped the block in `inference_path(...)`: each module
+            takes the path the cost rule picks with folding free
             (`polyphase_algebra.fusing_pays(folded=True)`), its fused path
-            on the constants (the SavedModel export: TF runs the factored
-            `group` path faster at some sites).
+            on the constants (every export: the factored `group` path is
+            faster at the large early maps in TF, LiteRT and ONNX Runtime,
+            docs/guide-speed.md, "Round 5"); `"fused"`: every module one
+            convolution; `"factored"`: mixing, then merge.
 
     Example:
     >>> model = keras.Sequential([keras.Input((8, 8, 3)), PolyphaseDownsample(4)])
@@ -235,7 +238,7 @@ def folded_kernels(model, path="fused"):
         kernel, bias = layer.fused_kernel("float32")
         layer._folded = (ops.convert_to_numpy(kernel), None if bias is None else ops.convert_to_numpy(bias))
     try:
-        with algebra.inference_path(path):
+        with algebra.inference_path(path or algebra.current_inference_path()):
             yield
     finally:
         for layer in layers:
