@@ -15,7 +15,6 @@ run's provenance). A mismatch of settings is one line and exit 2.
 """
 
 import argparse
-import json
 import os
 import sys
 
