@@ -167,15 +167,6 @@ def pad_to_even(x, mode):
     return x[:, :even_h, :even_w, :]
 
 
-def phase_stack(x):
-    """(B, H, W, C) with even H, W -> (B, H/2, W/2, 4, C), phase p = 2*dy + dx."""
-    b, h, w = ops.shape(x)[:3]
-    c = x.shape[-1]
-    x = ops.reshape(x, (b, h // 2, 2, w // 2, 2, c))  # (B, h, dy, w, dx, C)
-    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))  # (B, h, w, dy, dx, C): one transpose (ONNX has no NHWC SpaceToDepth)
-    return ops.reshape(x, (b, h // 2, w // 2, 4, c))  # phase p = 2*dy + dx
-
-
 def choose_phase(x, strides=(2, 2), criterion="l2"):
     """(B, *spatial, C), strided axes even -> (B,) int32: the phase of largest norm, per item.
 

@@ -116,8 +116,8 @@ def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=
     >>> fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32), fusing_pays("group", 8 * 16 * 16, 3, 16, 32, 32, training=True)
     (True, False)
     """
-    if not training and _inference_path[-1] != "count":
-        return _inference_path[-1] == "fused"
+    if not training and current_inference_path() != "count":
+        return current_inference_path() == "fused"
     k, c, f = kernel_size, channels, filters
     fused = 4 * c * f * k * k
     passes = TRAINING_COMPOSE_PASSES if training else 0 if folded else 1

@@ -10,7 +10,7 @@ from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import align_max_norm  # also imported from here by conversion
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import pad_to_even
-from keras_shiftinv.layers._utils import phase_stack
+from keras_shiftinv.layers._utils import phase_stack_axes
 from keras_shiftinv.layers.polyphase_algebra import MIXINGS
 
 
@@ -36,7 +36,7 @@ def polyphase_split(x, padding="zeros"):
     """
     check_choice("padding", padding, PADDING_MODES)
     x = pad_to_even(ops.convert_to_tensor(x), padding)
-    stack = phase_stack(x)  # (B, h, w, 4, C)
+    stack = phase_stack_axes(x, (2, 2))  # (B, h, w, 4, C), phase p = 2*dy + dx
     shape = ops.shape(stack)
     stack = ops.transpose(stack, (0, 1, 2, 4, 3))  # (B, h, w, C, 4)
     return ops.reshape(stack, (shape[0], shape[1], shape[2], 4 * x.shape[-1]))
@@ -172,7 +172,8 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         if not training and not isinstance(b, int) and isinstance(h, int) and isinstance(w, int):
             b = algebra.INFERENCE_BATCH  # batch None at inference: decided now, no `cond` in the graph
         pixels = b * h * w
-        # Decided once per traced shape (static), else in the graph; training=None is inference.
+        # Decided once per traced shape (at inference a batch of None counts as INFERENCE_BATCH when
+        # the map size is known), else in the graph. training=None is inference.
         folded = None if training else self._folded  # constants from `folded_kernels`, inference only
         fuse = self._fusing_pays(pixels, training=bool(training), folded=folded is not None)  # folded: paid at export
         if isinstance(fuse, (bool, np.bool_)):
@@ -204,8 +205,8 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
 
 @contextlib.contextmanager
 def folded_kernels(model, path=None):
-    """Within the block, every `PolyphaseDownsample` in `model` runs at inference as one convolution
-    whose kernel is folded now, from the current weights, into constants.
+    """Within the block, every `PolyphaseDownsample` in `model` runs at inference on kernels folded
+    now, from the current weights, into constants (its fused path) or on its stored kernels (factored).
 
     For exporters that do not fold the kernel composition themselves: the
     LiteRT converter leaves it as ops that run on every call and feed a
