@@ -146,3 +146,13 @@ def small_residual_net(method, **convert_kwargs):
     model, report = ks.convert(keras.Model(inputs, outputs), method, **convert_kwargs)
     assert report.counts()["replaced"] == 3, str(report)
     return model, report
+
+
+def graph_op_types(concrete):
+    """Every op type in a concrete function's graph and the functions it calls, with counts."""
+    graph = concrete.graph.as_graph_def()
+    nodes = list(graph.node) + [node for fn in graph.library.function for node in fn.node_def]
+    types = {}
+    for node in nodes:
+        types[node.op] = types.get(node.op, 0) + 1
+    return types

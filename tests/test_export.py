@@ -7,6 +7,8 @@ import tensorflow as tf
 
 import keras_shiftinv as ks
 
+from helpers import graph_op_types
+
 
 def xla_attrs(saved_model_dir):
     """Every _XlaMustCompile attribute anywhere in the SavedModel graph."""
@@ -51,16 +53,6 @@ def check_float_signature(method, tmp_path):
 
 def test_export_float_signature_matches_keras(tmp_path):
     check_float_signature("group", tmp_path)
-
-
-def graph_op_types(concrete):
-    """Every op type in a concrete function's graph and the functions it calls, with counts."""
-    graph = concrete.graph.as_graph_def()
-    nodes = list(graph.node) + [node for fn in graph.library.function for node in fn.node_def]
-    types = {}
-    for node in nodes:
-        types[node.op] = types.get(node.op, 0) + 1
-    return types
 
 
 def test_saved_model_runs_folded_kernels(tmp_path):

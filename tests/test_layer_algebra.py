@@ -12,6 +12,8 @@ from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers._utils import rolled_by_phase
 from keras_shiftinv.layers.polyphase_downsample import folded_kernels
 
+from helpers import graph_op_types
+
 
 def test_fusing_pays_matches_hand_counted_multiplies():
     # group, k=3, C=16, filters=32, width 32: fused 4*16*32*9 = 18432 per pixel; unfused
@@ -38,8 +40,7 @@ def test_batch_none_inference_decides_the_path_when_traced():
     x = np.random.default_rng(0).normal(size=(3, 4, 4, 4)).astype("float32")
     eager = layer(x)  # static batch 3: the factored path
     serve = tf.function(lambda t: layer(t, training=False), input_signature=[tf.TensorSpec([None, 4, 4, 4])])
-    graph = serve.get_concrete_function().graph.as_graph_def()
-    nodes = [n.op for n in graph.node] + [n.op for f in graph.library.function for n in f.node_def]
+    nodes = graph_op_types(serve.get_concrete_function())
     assert not {"If", "StatelessIf"} & set(nodes)
     assert "Einsum" in nodes  # the fold: the fused path, as the rule says for INFERENCE_BATCH images
     np.testing.assert_allclose(serve(x).numpy(), keras.ops.convert_to_numpy(eager), rtol=1e-4, atol=1e-5)
