@@ -22,12 +22,10 @@ from keras_shiftinv.layers._utils import check_positive_int
 from keras_shiftinv.layers._utils import check_signal_shape
 from keras_shiftinv.layers._utils import check_strides
 from keras_shiftinv.layers._utils import choose_phase
+from keras_shiftinv.layers._utils import gather_phase
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
-from keras_shiftinv.layers._utils import phase_offsets
 from keras_shiftinv.layers._utils import phase_stack_axes
-from keras_shiftinv.layers._utils import roll_axis
-from keras_shiftinv.layers._utils import select_phase_axes
 from keras_shiftinv.layers._utils import strided_output_shape
 from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers.polyphase_algebra import ALIGNS
@@ -212,11 +210,10 @@ class AdaptivePolyphasePoolND(IndexedOutputSpec, keras.layers.Layer):
     def call(self, inputs, phase_index=None):
         inputs = as_float(inputs, self.compute_dtype)
         x = pad_to_even_axes(inputs, self.strides, self.padding)
-        stack = phase_stack_axes(x, self.strides)  # (B, *half, P, C)
         if phase_index is None:
             phase_index = choose_phase(x, self.strides, self.criterion)
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-        outputs = select_phase_axes(stack, phase_index)
+        outputs = gather_phase(x, phase_index, self.strides)  # one gather of the chosen phase
         return (outputs, phase_index) if self.return_index else outputs
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
@@ -288,15 +285,9 @@ def roll_by_phase(x, strides, phase_index):
     """Rolls each item of `x` forward by the offsets of its phase: the inverse of `align_axes`'s roll.
 
     `x` is `(B, *spatial, C)`; item `b` is rolled circularly by `+offsets[phase_index[b]]` along
-    the strided axes. Built from slices and concatenations (`roll_axis`) and a select, no `ops.roll`.
+    the strided axes: one gather (`gather_phase`), no `ops.roll`, no rolled copies.
     """
-    rolled = []
-    for offset in phase_offsets(strides):
-        y = x
-        for axis, o in enumerate(offset, start=1):
-            y = roll_axis(y, o, axis)
-        rolled.append(y)
-    return select_phase_axes(ops.stack(rolled, axis=-2), phase_index)  # stack: (B, *spatial, P, C)
+    return gather_phase(x, phase_index, strides, subsample=False, sign=-1)
 
 
 def interleave_phases(phases, strides, channels):

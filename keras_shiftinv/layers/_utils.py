@@ -215,7 +215,7 @@ def shifted_pixels(x, phase_index, stride):
     copied, and a NaN elsewhere cannot reach the output. A single `Gather`
     of `(B*H*W, C)` rows, which LiteRT and ONNX run as builtin ops.
     """
-    return _gather_pixels(x, phase_index, stride, 1)
+    return gather_phase(x, phase_index, (2, 2), subsample=stride == 2)
 
 
 def rolled_by_phase(x, phase_index):
@@ -231,22 +231,46 @@ def rolled_by_phase(x, phase_index):
     array([[1., 0.],
            [3., 2.]])
     """
-    return _gather_pixels(x, phase_index, 1, -1)
+    return gather_phase(x, phase_index, (2, 2), subsample=False, sign=-1)
 
 
-def _gather_pixels(x, phase_index, stride, sign):
-    """Pixels `(stride*i + sign*dy, stride*j + sign*dx)`, circularly, gathered as `(B*H*W, C)` rows."""
+def gather_phase(x, phase_index, strides, subsample=True, sign=1):
+    """Each item's pixels offset by `sign` times its phase's offsets, circularly: one gather.
+
+    `x` is `(B, *spatial, C)`, even along every axis whose stride is 2;
+    `phase_index` `(B,)` holds each item's phase, in `phase_offsets(strides)`
+    order (2-D: `p = 2*dy + dx`). Along axis `a` (size `n`, stride `s`,
+    offset `o`) item `b` keeps the entries `(s*i + sign*o) mod n` with
+    `subsample`, shape `n / s` (its phase), or `(i + sign*o) mod n` without,
+    shape `n` (a circular roll by `-sign*o`). Only those pixels are read: no
+    other phase is copied, and a NaN elsewhere cannot reach the output. A
+    single `Gather` of `(B*prod(spatial), C)` rows, which LiteRT and ONNX run
+    as builtin ops; the same for 1-D, 2-D and 3-D maps.
+
+    Example:
+    >>> x = np.arange(6.0).reshape(1, 6, 1)
+    >>> ops.convert_to_numpy(gather_phase(x, np.array([1]), (2,)))[0, :, 0]  # odd steps
+    array([1., 3., 5.])
+    """
     shape = ops.shape(x)
-    b, h, w = shape[0], shape[1], shape[2]
-    phase_index = ops.cast(phase_index, "int32")
-    dy, dx = sign * (phase_index // 2), sign * (phase_index % 2)  # (B,)
-    rows = ops.mod(ops.arange(h // stride, dtype="int32")[None, :] * stride + dy[:, None], h)  # (B, h')
-    cols = ops.mod(ops.arange(w // stride, dtype="int32")[None, :] * stride + dx[:, None], w)  # (B, w')
-    images = ops.arange(b, dtype="int32")[:, None, None] * (h * w)  # (B, 1, 1)
-    flat = images + rows[:, :, None] * w + cols[:, None, :]  # (B, h', w'): index into B*H*W pixels
-    pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*H*W, C)
-    out = ops.take(pixels, ops.reshape(flat, (-1,)), axis=0)  # (B*h'*w', C)
-    return ops.reshape(out, (b, h // stride, w // stride, x.shape[-1]))  # (B, h', w', C)
+    rank = len(strides)
+    remaining = ops.cast(phase_index, "int32")
+    offsets = []
+    for s in reversed(strides):  # row-major phases: the last axis varies fastest
+        offsets.insert(0, sign * (remaining % s))  # (B,)
+        remaining = remaining // s
+    flat = ops.reshape(ops.arange(shape[0], dtype="int32"), (-1, *[1] * rank))  # (B, 1, ..., 1)
+    sizes = []
+    for axis, (s, offset) in enumerate(zip(strides, offsets)):
+        n = shape[axis + 1]
+        step = s if subsample else 1
+        index = ops.mod(ops.arange(n // step, dtype="int32")[None, :] * step + offset[:, None], n)  # (B, n/step)
+        index = ops.reshape(index, (-1, *[1] * axis, n // step, *[1] * (rank - axis - 1)))  # (B, 1.., n/step, 1..)
+        flat = flat * n + index  # row-major index into the (B, *spatial) pixels, one axis more each time
+        sizes.append(n // step)
+    pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*prod(spatial), C)
+    out = ops.take(pixels, ops.reshape(flat, (-1,)), axis=0)  # (B*prod(sizes), C)
+    return ops.reshape(out, (shape[0], *sizes, x.shape[-1]))  # (B, *sizes, C)
 
 
 def align_max_norm(x, phase_index=None):
@@ -259,10 +283,7 @@ def align_max_norm(x, phase_index=None):
         `(rolled, phase_index)`: `x` rolled circularly by `(-dy, -dx)`, so the
         chosen phase becomes phase 0, and the int32 phases of shape `(B,)`.
     """
-    if phase_index is None:
-        phase_index = choose_phase(x)  # (B,), float32 norms, shift-consistent ties
-    phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-    return shifted_pixels(x, phase_index, 1), phase_index  # one gather, no rolled copies
+    return align_axes(x, (2, 2), phase_index)  # the rank-generic alignment at strides (2, 2)
 
 
 def _nan_lowest(values):
@@ -288,19 +309,6 @@ def first_max_index(values, tie_break=None):
         is_max = ops.logical_and(is_max, key >= ops.max(key, axis=-1, keepdims=True))
     positions = ops.arange(n, dtype="int32")
     return ops.min(ops.where(is_max, positions, n), axis=-1)
-
-
-def roll_axis(x, shift, axis):
-    """`ops.roll(x, shift, axis=axis)` for a static int `0 < |shift| < size`.
-
-    Built from two slices and a concatenation, which convert to LiteRT and
-    ONNX (`Roll` does not convert to LiteRT).
-    """
-    if shift == 0:
-        return x
-    first, second = [slice(None)] * len(x.shape), [slice(None)] * len(x.shape)
-    first[axis], second[axis] = slice(-shift, None), slice(None, -shift)
-    return ops.concatenate([x[tuple(first)], x[tuple(second)]], axis=axis)
 
 
 # Rank-generic helpers of the 1-D and 3-D layers (the 2-D layers keep the
@@ -398,14 +406,6 @@ def phase_stack_axes(x, strides):
     return ops.stack(parts, axis=-2)  # (B, *half, P, C)
 
 
-def select_phase_axes(stack, phase_index):
-    """Picks phase `phase_index[b]` of each item: (B, *half, P, C) -> (B, *half, C), a select."""
-    rank, phases = len(stack.shape), stack.shape[-2]
-    chosen = ops.equal(ops.arange(phases, dtype="int32")[None, :], ops.cast(phase_index, "int32")[:, None])  # (B, P)
-    chosen = ops.reshape(chosen, (-1, *[1] * (rank - 3), phases, 1))  # (B, 1..., P, 1)
-    return ops.sum(ops.where(chosen, stack, ops.zeros_like(stack)), axis=-2)
-
-
 def align_axes(x, strides, phase_index=None):
     """Rolls each item of an even-sized `x` by minus the offsets of its max-norm phase.
 
@@ -415,10 +415,4 @@ def align_axes(x, strides, phase_index=None):
     if phase_index is None:
         phase_index = choose_phase(x, strides)
     phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-    rolled = []
-    for offset in phase_offsets(strides):
-        y = x
-        for axis, o in enumerate(offset, start=1):
-            y = roll_axis(y, -o, axis)
-        rolled.append(y)
-    return select_phase_axes(ops.stack(rolled, axis=-2), phase_index), phase_index  # stack: (B, *spatial, P, C)
+    return gather_phase(x, phase_index, strides, subsample=False), phase_index  # one gather, no rolled copies
