@@ -14,6 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import _bench  # noqa: E402 (benchmarks/)
 import bench_infer  # noqa: E402
+import bench_padding  # noqa: E402
 
 
 def test_measure_warms_up_then_rotates_the_order_each_round():
@@ -102,3 +103,11 @@ def test_gpu_check_dry_run_writes_a_table_and_its_provenance(tmp_path):
     assert record["settings"]["rounds"] == 10 and record["provenance"]["versions"]["keras"] == keras.__version__
     assert record["results"]["stride"]["cpu_speed"] == 1.0
     assert (tmp_path / "train_dry.md").read_text().count("\n| ") == 1 + 10  # the header + one row per method
+
+
+@pytest.mark.parametrize("form", bench_padding.FORMS)
+def test_bench_padding_forms_pad_like_numpy(form):
+    x = np.random.default_rng(0).normal(size=(2, 5, 4, 3)).astype("float32")
+    got = keras.ops.convert_to_numpy(bench_padding.pad(form, x, 2))
+    mode = {"mode": "constant"} if form == "zeros" else {"mode": "wrap"}
+    np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), **mode))
