@@ -21,6 +21,8 @@ Two options (issue 25), both off by default:
   term meaningful for the `-aps` methods, whose feature maps are circular
   shifts of the original's; the names must exist in both models (`convert`
   keeps the names of the layers it copies, e.g. ResNet-18's `stageS_blockB_out`).
+  `feature_pooling="none"` matches the maps pixel by pixel instead, for
+  students on the teacher's sampling grid (`group`, `conv3d`, `blur`).
 
 `Distiller` is the same thing for plain `model.fit` code: a `keras.Model`
 whose `call` is the student's and whose loss is the distillation loss; save
@@ -59,12 +61,17 @@ def distillation_loss(teacher_outputs, student_outputs, temperature=4.0, from_lo
     return temperature**2 * ops.mean(kl)
 
 
-def feature_loss(teacher_features, student_features):
-    """Mean over layers of the mean squared difference of spatially averaged features.
+FEATURE_POOLINGS = ("mean", "none")
+
+
+def feature_loss(teacher_features, student_features, pooling="mean"):
+    """Mean over layers of the mean squared difference of (spatially averaged) features.
 
     Args:
         teacher_features: list of `(B, ..., C)` teacher feature maps.
         student_features: the student's, same shapes (one per teacher map).
+        pooling: `"mean"` averages each map over its spatial axes first;
+            `"none"` compares them pixel by pixel.
 
     Example:
     >>> t = [np.ones((2, 4, 4, 3)), np.zeros((2, 2, 2, 5))]
@@ -72,10 +79,12 @@ def feature_loss(teacher_features, student_features):
     0.0
     >>> float(feature_loss(t, [np.zeros((2, 4, 4, 3)), np.zeros((2, 2, 2, 5))]))
     0.5
+    >>> float(feature_loss([np.eye(2)[None, :, :, None]], [np.zeros((1, 2, 2, 1))], pooling="none"))
+    0.5
     """
     losses = []
     for t, s in zip(teacher_features, student_features, strict=True):
-        axes = tuple(range(1, len(t.shape) - 1))  # (B, ..., C) -> (B, C)
+        axes = tuple(range(1, len(t.shape) - 1)) if pooling == "mean" else ()  # (B, ..., C) -> (B, C)
         t = ops.mean(ops.cast(t, "float32"), axis=axes) if axes else ops.cast(t, "float32")
         s = ops.mean(ops.cast(s, "float32"), axis=axes) if axes else ops.cast(s, "float32")
         losses.append(ops.mean(ops.square(t - s)))
@@ -120,6 +129,9 @@ class Distiller(keras.Model):
             averaged outputs are matched too (`feature_loss`); then `call`
             returns `[logits, *features]`.
         feature_weight: the weight of `feature_loss` in the loss.
+        feature_pooling: `"mean"` (spatial means, any method) or `"none"`
+            (pixel by pixel; only meaningful where the student samples on the
+            teacher's grid, i.e. not for the `-aps` methods).
         teacher_shifts: `n > 1` replaces the teacher's target by its softened
             class distribution averaged over the `n * n` circular shifts of
             the input by `(i, j)`, `0 <= i, j < n` (images `(B, H, W, C)`;
@@ -140,8 +152,12 @@ class Distiller(keras.Model):
     """
 
     def __init__(self, student, teacher, temperature=4.0, from_logits=True, feature_layers=(),
-                 feature_weight=0.0, teacher_shifts=1, **kwargs):
+                 feature_weight=0.0, teacher_shifts=1, feature_pooling="mean", **kwargs):
         super().__init__(**kwargs)
+        if feature_pooling not in FEATURE_POOLINGS:
+            raise ValueError(f"Argument `feature_pooling` must be one of {FEATURE_POOLINGS}. "
+                             f"Received: feature_pooling={feature_pooling!r}")
+        self.feature_pooling = feature_pooling
         if not temperature > 0:
             raise ValueError(f"Argument `temperature` must be > 0. Received: temperature={temperature}")
         if not feature_weight >= 0:
@@ -188,7 +204,7 @@ class Distiller(keras.Model):
         if self.teacher_shifts > 1:
             teacher[0] = ops.stop_gradient(self.shift_averaged(x, teacher[0]))
         loss = distillation_loss(teacher[0], y_pred[0], self.temperature, self.from_logits)
-        return loss + self.feature_weight * feature_loss(teacher[1:], y_pred[1:])
+        return loss + self.feature_weight * feature_loss(teacher[1:], y_pred[1:], self.feature_pooling)
 
 
 def fine_tuning_schedule(learning_rate, steps, warmup=0.0):
@@ -234,7 +250,7 @@ def _images_only(data, batch_size):
 def distill(
     converted, original, data, *, epochs=1, temperature=4.0, learning_rate=1e-4, batch_size=32,
     from_logits=True, verbose=0, freeze_batch_norm=False, feature_layers=(), feature_weight=0.0,
-    teacher_shifts=1, warmup=0.0,
+    teacher_shifts=1, warmup=0.0, feature_pooling="mean",
 ):
     """Trains `converted` to match the frozen `original`'s outputs on unlabelled `data`.
 
@@ -254,6 +270,7 @@ def distill(
         feature_layers: layer names whose spatially averaged outputs are
             matched too, with weight `feature_weight` (see `Distiller`).
         feature_weight: the weight of that feature term.
+        feature_pooling: `"mean"` or `"none"` (pixel by pixel; see `Distiller`).
         teacher_shifts: `n > 1`: the target is the teacher averaged over
             `n * n` circular shifts of each input (see `Distiller`).
         warmup: fraction of the steps (in `[0, 1)`) over which the rate
@@ -284,7 +301,7 @@ def distill(
     trainable = original.trainable
     frozen = [bn for bn in _batch_norms(converted) if bn.trainable] if freeze_batch_norm else []
     distiller = Distiller(converted, original, temperature, from_logits, feature_layers, feature_weight,
-                          teacher_shifts)
+                          teacher_shifts, feature_pooling)
     try:
         for bn in frozen:
             bn.trainable = False  # Keras 3: a non-trainable batch norm runs in inference mode
