@@ -9,9 +9,13 @@ round (order rotated per round), every (site, path) is called `--calls`
 times on a random input; per call CPU time (`time.process_time`) is taken.
 The table gives per site the median CPU ms of each path, the median over
 rounds of fused / factored, and what the cost rule (`fusing_pays`) picks at
-inference. A provenance record goes to `<stem>.json` beside the table.
+inference. At an aligned site (`group-aps`, `conv3d-aps`) the two parts of the
+alignment are timed alone as well, on the same input: the phase choice
+(`choose_phase`) and the gather that rolls the map (`gather_phase`). A
+provenance record goes to `<stem>.json` beside the table.
 
     python benchmarks/bench_sites.py --image-size 224 --width 1 --batch 8 --output /tmp/sites224.md
+    python benchmarks/bench_sites.py --methods group-aps --output /tmp/sites_aligned64.md
 """
 
 import argparse
@@ -42,6 +46,11 @@ def sites(method, args):
     return out
 
 
+def first(outputs):
+    """The map of a layer's outputs (an aligned layer with `return_index` also returns its phases)."""
+    return outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+
+
 def runners(method, args):
     """`{(site, path): fn}`, `{site: rule picks fused}`: each site alone, traced per path, on its own input."""
     import keras
@@ -57,13 +66,22 @@ def runners(method, args):
         spec = tf.TensorSpec([None, *shape[1:]], tf.float32)  # batch None, as served
         for path in PATHS:
             with inference_path(path):
-                fn = tf.function(lambda x, layer=layer: layer(x, training=False), input_signature=[spec])
+                fn = tf.function(lambda x, layer=layer: first(layer(x, training=False)), input_signature=[spec])
                 fn.get_concrete_function()  # traced now, inside `inference_path`
             fns[(label, path)] = lambda _, fn=fn, x=x: fn(x).numpy()
         conv = keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=2, padding="same")
         conv.build(shape)
         served = tf.function(lambda x, conv=conv: conv(x), input_signature=[spec])
         fns[(label, "stride")] = lambda _, fn=served, x=x: fn(x).numpy()
+        if layer.align == "max_norm":
+            from keras_shiftinv.layers._utils import choose_phase
+            from keras_shiftinv.layers._utils import gather_phase
+
+            choose = tf.function(lambda x: choose_phase(x), input_signature=[spec])
+            roll = tf.function(lambda x: gather_phase(x, choose_phase(x), (2, 2), subsample=False),
+                               input_signature=[spec])
+            fns[(label, "choose")] = lambda _, fn=choose, x=x: fn(x).numpy()
+            fns[(label, "choose+gather")] = lambda _, fn=roll, x=x: fn(x).numpy()
         pixels = shape[0] * (shape[1] // 2) * (shape[2] // 2)
         picks[label] = bool(layer._fusing_pays(pixels))
     return fns, picks
@@ -96,20 +114,23 @@ def main():
     record = provenance.finish(stamp)
     rows, summary = [], []
     for label in picks:
-        ms = {path: 1e3 * float(np.median(samples[(label, path)])) for path in ("stride", *PATHS)}
+        parts = [part for part in ("stride", *PATHS, "choose", "choose+gather") if (label, part) in samples]
+        ms = {part: 1e3 * float(np.median(samples[(label, part)])) for part in parts}
+        align = [f"{ms[part]:.2f}" if part in ms else "-" for part in ("choose", "choose+gather")]
         ratio = float(np.median(samples[(label, "fused")] / samples[(label, "factored")]))
         faster = "fused" if ratio < 1 else "factored"
         rule = "fused" if picks[label] else "factored"
         rows.append(f"| {label} | {ms['stride']:.2f} | {ms['fused']:.2f} | {ms['factored']:.2f} | {ratio:.2f} "
-                    f"| {faster} | {rule} |")
+                    f"| {faster} | {rule} | {align[0]} | {align[1]} |")
         summary.append({"site": label, "ms": ms, "fused_over_factored": ratio, "rule": rule})
     head = (f"PolyphaseDownsample sites of ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, "
             f"batch {args.batch}, CPU, float32, training=False in tf.function; {args.rounds} interleaved rounds "
             f"of {args.calls} calls; median CPU ms; load average {record['load_average_before']} before, "
             f"{record['load_average_after']} after")
     text = "\n".join([
-        "| site | strided conv | fused | factored | fused / factored | faster | rule picks |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| site | strided conv | fused | factored | fused / factored | faster | rule picks | phase choice "
+        "| choice + gather |",
+        "|---|---:|---:|---:|---:|---|---|---:|---:|",
         *rows,
     ])
     write_report(args, head, text, summary, record)

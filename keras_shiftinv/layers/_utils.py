@@ -9,6 +9,9 @@ from keras import ops
 PADDING_MODES = ("zeros", "reflect", "circular")
 # (dy, dx) of the stride-2 phase p = 0..3, p = 2*dy + dx: the paper's components "1, 2, 3, 4".
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
+# `choose_phase` reduces a map of fewer channels over each phase's positions first, then its
+# channels (faster there, on 2-core CPU in TF: benchmarks/bench_sites.py, docs/guide-speed.md, "Round 6").
+POSITIONS_FIRST_BELOW = 64
 
 
 def check_choice(name, value, choices):
@@ -175,10 +178,16 @@ def choose_phase(x, strides=(2, 2), criterion="l2"):
     index (`phase_offsets(strides)` order). NaN keys rank lowest, so the
     index is always a valid phase.
 
-    Both keys are first reduced over the channels, pixel by pixel, and only
-    that map, `C` times smaller, is split into phases (a reshape, no copy):
-    the map is read twice (squares, then max and min) and never copied phase
-    by phase.
+    Both keys are reductions over each phase's entries, in one of two
+    orders picked once per shape: with `C >= POSITIONS_FIRST_BELOW` channels
+    each pixel is first reduced over its channels and only that map, `C`
+    times smaller, is split into phases (a reshape); with fewer channels,
+    where a reduction over a short innermost axis is slow, the positions
+    within each phase are reduced first (reductions over outer axes of the
+    map reshaped to `(B, n1/s1, s1, ..., nk/sk, sk*C)`), then the channels.
+    Either way the map is never copied phase by phase, the peaks are the
+    same values, and the norms the same sums in another order (float32
+    rounding, as for a shifted copy: docs/design.md, "The module").
 
     Example:
     >>> x = np.zeros((1, 4, 4, 2)); x[0, 1, 0, 1] = -3.0  # phase (dy, dx) = (1, 0)
@@ -187,6 +196,24 @@ def choose_phase(x, strides=(2, 2), criterion="l2"):
     """
     x = _accumulation_dtype(ops.convert_to_tensor(x))
     values = ops.square(x) if criterion == "l2" else ops.abs(x)
+    shape = ops.shape(x)
+    phases = int(np.prod(strides))
+    if x.shape[-1] is not None and x.shape[-1] < POSITIONS_FIRST_BELOW:
+        channels = x.shape[-1]
+        split = [shape[0]]
+        for axis, s in enumerate(strides, start=1):
+            split += [shape[axis] // s, s]
+        split[-1] = strides[-1] * channels  # (B, n1/s1, s1, ..., nk/sk, sk*C): the last stride joins C
+
+        def reduce(v, fn):  # (B, *spatial, C) -> (B, P)
+            v = ops.reshape(v, split)
+            for axis in range(2 * len(strides) - 1, 0, -2):  # the n/s axes, innermost first: outer-axis reductions
+                v = fn(v, axis=axis)
+            return fn(ops.reshape(v, (-1, phases, channels)), axis=-1)  # (B, s1, ..., sk*C) -> (B, P)
+
+        norms = reduce(values, ops.sum)
+        peaks = ops.maximum(reduce(x, ops.max), -reduce(x, ops.min))  # each phase's largest |value|
+        return first_max_index(norms, peaks)
     norms = ops.sum(values, axis=-1)  # (B, *spatial): each pixel's norm over the channels
     peaks = ops.maximum(ops.max(x, axis=-1), -ops.min(x, axis=-1))  # (B, *spatial): its largest |value|
     shape = ops.shape(norms)
@@ -194,7 +221,6 @@ def choose_phase(x, strides=(2, 2), criterion="l2"):
     for axis, s in enumerate(strides, start=1):
         split += [shape[axis] // s, s]
     within = tuple(range(1, 2 * len(strides), 2))  # the n/s axes: positions within a phase
-    phases = int(np.prod(strides))
     norms = ops.reshape(ops.sum(ops.reshape(norms, split), axis=within), (-1, phases))  # (B, n1/s1, s1, ...) -> (B, P)
     peaks = ops.reshape(ops.max(ops.reshape(peaks, split), axis=within), (-1, phases))  # phase p in phase_offsets order
     return first_max_index(norms, peaks)
