@@ -2,7 +2,7 @@
 
 Builds `stride`, `aps` and `group-aps` (seed 0, as benchmarks/bench_infer.py) and serves the aligned
 ones twice: traced or exported with `_utils.POSITIONS_FIRST_BELOW` at the package's value (label
-`aps`, `group-aps`: positions first below 64 channels) and at 0 (label `...@channels-first`: every
+`aps`, `group-aps`: positions first below `POSITIONS_FIRST_BELOW` channels) and at 0 (label `...@channels-first`: every
 site reduces each pixel over its channels first, the round-5 order). Then bench_infer's interleaved
 loop, ratios to `stride`, provenance.
 

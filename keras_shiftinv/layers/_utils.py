@@ -11,7 +11,7 @@ PADDING_MODES = ("zeros", "reflect", "circular")
 PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 # `choose_phase` reduces a map of fewer channels over each phase's positions first, then its
 # channels (faster there, on 2-core CPU in TF: benchmarks/bench_sites.py, docs/guide-speed.md, "Round 6").
-POSITIONS_FIRST_BELOW = 64
+POSITIONS_FIRST_BELOW = 32
 
 
 def check_choice(name, value, choices):
