@@ -94,21 +94,26 @@ def summarize(rounds, base):
     }
 
 
-def table(samples, methods, runtimes):
-    """Markdown rows: per runtime and variant label, median ms (cpu, wall) and median per-round ratio to stride."""
+def table(samples, methods, runtimes, base="stride"):
+    """Markdown rows: per runtime and variant label, median ms (cpu, wall) and median per-round ratio to `base`."""
     lines = [
-        "| runtime | variant | CPU ms | CPU / stride | wall ms | wall / stride | load (1-min) |",
+        f"| runtime | variant | CPU ms | CPU / {base} | wall ms | wall / {base} | load (1-min) |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     summary = {}
     for runtime in runtimes:
         for method in methods:
-            s = summarize(samples[runtime, method], samples[runtime, "stride"])
+            s = summarize(samples[runtime, method], samples[runtime, base])
             low, high = s["load_min_max"]
             lines.append(f"| {runtime} | {method} | {s['cpu_ms']:.2f} | {s['cpu_ratio']:.2f}x | {s['wall_ms']:.2f} | "
                          f"{s['wall_ratio']:.2f}x | {low:.1f}-{high:.1f} |")
             summary[f"{runtime}/{method}"] = s
     return "\n".join(lines), summary
+
+
+def load_text(record):
+    """`load average [..] before, [..] after` of a provenance record, as every table's head says it."""
+    return f"load average {record['load_average_before']} before, {record['load_average_after']} after"
 
 
 def write_report(args, head, text, summary, record):

@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder; bench_serving uses these names through this module)
+from _bench import load_text  # noqa: E402
 from _bench import measure  # noqa: E402
 from _bench import parse_list  # noqa: E402
 from _bench import table  # noqa: E402
@@ -116,7 +117,7 @@ def main():
     record = provenance.finish(stamp)
     head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, "
             f"{args.num_classes} classes, CPU, float32, padding: {args.padding}; {args.rounds} interleaved rounds of {args.calls} calls; "
-            f"medians; load average {record['load_average_before']} before, {record['load_average_after']} after")
+            f"medians; {load_text(record)}")
     write_report(args, head, text, summary, record)
     return 0
 

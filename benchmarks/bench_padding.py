@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder)
+from _bench import load_text  # noqa: E402
 from _bench import measure  # noqa: E402
 from _bench import parse_list  # noqa: E402
 from _bench import table  # noqa: E402
@@ -153,13 +154,10 @@ def main():
             for other in circular[1:]:  # every circular form: the same values
                 np.testing.assert_allclose(other, circular[0], rtol=1e-5, atol=1e-5)
         samples = measure(fns, x, args.rounds, args.calls)
-    text, summary = table({(r, "stride" if f == "zeros" else f): v for (r, f), v in samples.items()},
-                          ["stride" if f == "zeros" else f for f in forms], runtimes)
-    text = text.replace("/ stride", "/ zeros").replace("| stride |", "| zeros |")
+    text, summary = table(samples, forms, runtimes, base="zeros")
     record = provenance.finish(stamp)
     head = (f"{args.depth} x (pad 1, 3x3 conv, ReLU), {args.size}x{args.size}x{args.channels}, batch {args.batch}, "
-            f"CPU, float32; {args.rounds} interleaved rounds of {args.calls} calls; medians; load average "
-            f"{record['load_average_before']} before, {record['load_average_after']} after")
+            f"CPU, float32; {args.rounds} interleaved rounds of {args.calls} calls; medians; {load_text(record)}")
     write_report(args, head, text, summary, record)
     return 0
 

@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder)
+from _bench import load_text  # noqa: E402
 from _bench import measure  # noqa: E402
 from _bench import multiplies  # noqa: E402
 from _bench import parse_list  # noqa: E402
@@ -131,7 +132,7 @@ def main():
             f"{args.num_classes} classes, {'GPU' if record['machine']['gpus'] else 'CPU'}, policy "
             f"{keras.mixed_precision.global_policy().name}; {len(samples['stride'])} interleaved rounds of {args.steps} train "
             f"steps after {args.warmup} warm-up steps; medians of per-round ratios; targets judged on {judge} time; "
-            f"load average {record['load_average_before']} before, {record['load_average_after']} after")
+            f"{load_text(record)}")
     write_report(args, head, text, summary, record)
     return 0
 

@@ -18,7 +18,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from _bench import measure, parse_list, table, write_report  # noqa: E402
+from _bench import load_text, measure, parse_list, table, write_report  # noqa: E402
 from bench_infer import RUNTIMES, runner  # noqa: E402
 
 
@@ -68,8 +68,7 @@ def main():
     record = provenance.finish(stamp)
     head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, 1000 classes, "
             f"CPU, float32; phase choice positions-first below {default} channels vs channels-first everywhere; "
-            f"{args.rounds} interleaved rounds of {args.calls} calls; medians; load average "
-            f"{record['load_average_before']} before, {record['load_average_after']} after")
+            f"{args.rounds} interleaved rounds of {args.calls} calls; medians; {load_text(record)}")
     write_report(args, head, text, summary, record)
     return 0
 
