@@ -215,6 +215,27 @@ def test_feature_loss_matches_numpy_and_is_zero_for_the_teacher():
         Distiller(teacher, teacher, feature_layers=["nope"], feature_weight=1.0)
 
 
+def test_pixelwise_feature_loss_matches_numpy_and_reaches_the_distiller():
+    rng = np.random.default_rng(1)
+    t = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 6))]
+    s = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 6))]
+    expected = np.mean([np.mean((t[0] - s[0]) ** 2), np.mean((t[1] - s[1]) ** 2)])  # no spatial mean
+    assert float(feature_loss(t, s, pooling="none")) == pytest.approx(expected, rel=1e-5)
+    assert float(feature_loss(t, s, pooling="none")) > float(feature_loss(t, s))  # means hide pixel errors here
+    teacher, x = bn_classifier(), smooth_images(8)
+    student, _ = ks.convert(teacher, "blur")  # the teacher's grid: pixelwise matching is meaningful
+    kernel = student.get_layer("conv1").kernel
+    kernel.assign(rng.normal(size=kernel.shape).astype("float32"))  # another block_out: a positive term
+    distiller = Distiller(student, teacher, feature_layers=["block_out"], feature_weight=2.0, feature_pooling="none")
+    outputs = distiller(x)
+    teacher_map = keras.Model(teacher.input, teacher.get_layer("block_out").output)(x)
+    expected = distillation_loss(teacher(x), outputs[0]) + 2.0 * feature_loss([teacher_map], outputs[1:], "none")
+    assert float(distiller.compute_loss(x, None, outputs)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(feature_loss([teacher_map], outputs[1:], "none")) > float(feature_loss([teacher_map], outputs[1:]))
+    with pytest.raises(ValueError, match=r"Received: feature_pooling='max'"):
+        Distiller(teacher, teacher, feature_pooling="max")
+
+
 def test_teacher_shifts_averages_the_teacher_over_circular_shifts():
     teacher, x, t = tiny_classifier(), smooth_images(6, seed=6), 2.0
     student = tiny_classifier(seed=20)
