@@ -26,6 +26,7 @@ from keras_shiftinv.layers._utils import gather_phase
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
 from keras_shiftinv.layers._utils import phase_stack_axes
+from keras_shiftinv.layers._utils import rolled_by_phase
 from keras_shiftinv.layers._utils import strided_output_shape
 from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers.polyphase_algebra import ALIGNS
@@ -281,15 +282,6 @@ class BlurPoolND(keras.layers.Layer):
 UPSAMPLE_MODES = ("place", "learned")
 
 
-def roll_by_phase(x, strides, phase_index):
-    """Rolls each item of `x` forward by the offsets of its phase: the inverse of `align_axes`'s roll.
-
-    `x` is `(B, *spatial, C)`; item `b` is rolled circularly by `+offsets[phase_index[b]]` along
-    the strided axes: one gather (`gather_phase`), no `ops.roll`, no rolled copies.
-    """
-    return gather_phase(x, phase_index, strides, subsample=False, sign=-1)
-
-
 def interleave_phases(phases, strides, channels):
     """(B, *low, P*F) phase-major -> (B, *(low * strides), F), phase p at `[o_1::s_1, ...]`."""
     rank = len(strides)
@@ -374,15 +366,11 @@ class PolyphaseUpsampleND(keras.layers.Layer):
         if phase_index is None:
             return outputs
         phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
-        return self.roll(outputs, phase_index)
+        return rolled_by_phase(outputs, phase_index, self.strides)  # forward by its phase: undoes the down layer's roll
 
     def interleave(self, phases, channels):
         """(B, *low, P*channels) phase-major -> (B, *high, channels)."""
         return interleave_phases(phases, self.strides, channels)
-
-    def roll(self, outputs, phase_index):
-        """Each item rolled forward by the offsets of its phase (the inverse of the down layer's roll)."""
-        return roll_by_phase(outputs, self.strides, phase_index)
 
     def compute_output_shape(self, input_shape, phase_index_shape=None):
         check_signal_shape(self.__class__.__name__, input_shape, self.rank)

@@ -198,15 +198,14 @@ def choose_phase(x, strides=(2, 2), criterion="l2"):
     values = ops.square(x) if criterion == "l2" else ops.abs(x)
     shape = ops.shape(x)
     phases = int(np.prod(strides))
+    split = [shape[0]]
+    for axis, s in enumerate(strides, start=1):
+        split += [shape[axis] // s, s]  # (B, n1/s1, s1, ..., nk/sk, sk)
     if x.shape[-1] is not None and x.shape[-1] < POSITIONS_FIRST_BELOW:
         channels = x.shape[-1]
-        split = [shape[0]]
-        for axis, s in enumerate(strides, start=1):
-            split += [shape[axis] // s, s]
-        split[-1] = strides[-1] * channels  # (B, n1/s1, s1, ..., nk/sk, sk*C): the last stride joins C
 
         def reduce(v, fn):  # (B, *spatial, C) -> (B, P)
-            v = ops.reshape(v, split)
+            v = ops.reshape(v, [*split[:-1], split[-1] * channels])  # (B, n1/s1, s1, ..., nk/sk, sk*C)
             for axis in range(2 * len(strides) - 1, 0, -2):  # the n/s axes, innermost first: outer-axis reductions
                 v = fn(v, axis=axis)
             return fn(ops.reshape(v, (-1, phases, channels)), axis=-1)  # (B, s1, ..., sk*C) -> (B, P)
@@ -216,10 +215,6 @@ def choose_phase(x, strides=(2, 2), criterion="l2"):
         return first_max_index(norms, peaks)
     norms = ops.sum(values, axis=-1)  # (B, *spatial): each pixel's norm over the channels
     peaks = ops.maximum(ops.max(x, axis=-1), -ops.min(x, axis=-1))  # (B, *spatial): its largest |value|
-    shape = ops.shape(norms)
-    split = [shape[0]]
-    for axis, s in enumerate(strides, start=1):
-        split += [shape[axis] // s, s]
     within = tuple(range(1, 2 * len(strides), 2))  # the n/s axes: positions within a phase
     norms = ops.reshape(ops.sum(ops.reshape(norms, split), axis=within), (-1, phases))  # (B, n1/s1, s1, ...) -> (B, P)
     peaks = ops.reshape(ops.max(ops.reshape(peaks, split), axis=within), (-1, phases))  # phase p in phase_offsets order
@@ -244,12 +239,14 @@ def shifted_pixels(x, phase_index, stride):
     return gather_phase(x, phase_index, (2, 2), subsample=stride == 2)
 
 
-def rolled_by_phase(x, phase_index):
-    """Each image of `x` rolled circularly by `(+dy, +dx)` of its phase: one gather.
+def rolled_by_phase(x, phase_index, strides=(2, 2)):
+    """Each item of `x` rolled circularly forward by its phase's offsets: one gather.
 
-    The inverse of `shifted_pixels(x, phase_index, 1)`, and the same as
-    `ops.roll` by `(dy, dx)` on axes 1 and 2 (`tf.Roll` has no LiteRT builtin:
-    docs/design.md, "Export and serving"), for `(B, H, W, C)` with even `H`, `W`.
+    The inverse of `align_axes`'s roll (2-D: of `shifted_pixels(x, phase_index, 1)`),
+    and the same as `ops.roll` by `(dy, dx)` on axes 1 and 2 (`tf.Roll` has no
+    LiteRT builtin: docs/design.md, "Export and serving"), for `(B, H, W, C)`
+    with even `H`, `W`; with `strides` of another rank, along each strided axis
+    of `(B, *spatial, C)` (the up layers of every rank).
 
     Example:
     >>> x = np.arange(4.0).reshape(1, 2, 2, 1)
@@ -257,7 +254,7 @@ def rolled_by_phase(x, phase_index):
     array([[1., 0.],
            [3., 2.]])
     """
-    return gather_phase(x, phase_index, (2, 2), subsample=False, sign=-1)
+    return gather_phase(x, phase_index, strides, subsample=False, sign=-1)
 
 
 def gather_phase(x, phase_index, strides, subsample=True, sign=1):

@@ -2,7 +2,6 @@ import keras
 from keras import ops
 
 from keras_shiftinv.layers._nd import PolyphaseUpsampleND
-from keras_shiftinv.layers._utils import rolled_by_phase
 
 
 @keras.saving.register_keras_serializable(package="keras_shiftinv")
@@ -80,6 +79,3 @@ class PolyphaseUpsample2D(PolyphaseUpsampleND):
 
     def interleave(self, phases, channels):
         return ops.depth_to_space(phases, 2)  # (B, 2h, 2w, F), phase p at [dy::2, dx::2]
-
-    def roll(self, outputs, phase_index):
-        return rolled_by_phase(outputs, phase_index)  # one gather: no tf.Roll, no rolled copies
