@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder; bench_serving uses these names through this module)
-from _bench import load_text  # noqa: E402
+from _bench import load_text  # noqa: E402 (bench_serving too)
 from _bench import measure  # noqa: E402
 from _bench import parse_list  # noqa: E402
 from _bench import table  # noqa: E402

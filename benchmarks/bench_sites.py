@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder)
+from _bench import load_text  # noqa: E402
 from _bench import measure  # noqa: E402
 from _bench import write_report  # noqa: E402
 
@@ -125,8 +126,7 @@ def main():
         summary.append({"site": label, "ms": ms, "fused_over_factored": ratio, "rule": rule})
     head = (f"PolyphaseDownsample sites of ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, "
             f"batch {args.batch}, CPU, float32, training=False in tf.function; {args.rounds} interleaved rounds "
-            f"of {args.calls} calls; median CPU ms; load average {record['load_average_before']} before, "
-            f"{record['load_average_after']} after")
+            f"of {args.calls} calls; median CPU ms; {load_text(record)}")
     text = "\n".join([
         "| site | strided conv | fused | factored | fused / factored | faster | rule picks | phase choice "
         "| choice + gather |",

@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder)
+from _bench import load_text  # noqa: E402
 from _bench import write_report  # noqa: E402
 
 
@@ -88,7 +89,7 @@ def main():
     lines.append(f"| (others) | {rest:.0f} | {100 * rest / whole:.1f}% | |")
     head = (f"ONNX Runtime kernel time per op type, ResNet-18 `{args.method}`, {args.image_size}x{args.image_size}, "
             f"width {args.width}, batch {args.batch}, {args.calls} calls; total {whole / 1000:.2f} ms per call; "
-            f"load average {record['load_average_before']} before, {record['load_average_after']} after")
+            f"{load_text(record)}")
     write_report(args, head, "\n".join(lines), {op: {"us": us, "nodes": n} for op, (us, n) in times.items()}, record)
     return 0
 

@@ -74,7 +74,7 @@ def test_multiplies_match_a_hand_count():
 
 
 def test_bench_infer_keeps_the_names_bench_serving_uses():
-    for name in ("fail", "parse_list", "build_runners", "measure", "table", "write_report"):
+    for name in ("fail", "parse_list", "build_runners", "measure", "table", "load_text", "write_report"):
         assert callable(getattr(bench_infer, name)), name
     samples = {("keras", "stride"): [(1.0, 2.0, 3.0)] * 3, ("keras", "group"): [(1.5, 2.0, 3.0)] * 3}
     text, summary = bench_infer.table(samples, ["stride", "group"], ["keras"])
