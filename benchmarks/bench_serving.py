@@ -37,6 +37,7 @@ def main():
     parser.add_argument("--runtimes", default=",".join(RUNTIMES))
     parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
     parser.add_argument("--note", default="", help="said beside the provenance, e.g. what else loaded the machine")
+    parser.set_defaults(padding="method")  # bench_infer.build_runners: each method with the padding it is used with
     args = parser.parse_args()
     runtimes = bench_infer.parse_list(args.runtimes, RUNTIMES, "runtimes")
     if args.rounds < 10:
@@ -59,7 +60,7 @@ def main():
     record = provenance.finish(stamp)
     head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, {args.num_classes} classes, "
             f"CPU, float32, exported models; {args.rounds} interleaved rounds of {args.calls} calls per batch; "
-            f"medians; load average {record['load_average_before']} before, {record['load_average_after']} after")
+            f"medians; {bench_infer.load_text(record)}")
     bench_infer.write_report(args, head, "\n\n".join(sections), results, record)
     return 0
 
