@@ -13,7 +13,6 @@ from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import IndexedOutputSpec
-from keras_shiftinv.layers._utils import align_axes
 from keras_shiftinv.layers._utils import as_float
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_return_index
@@ -25,8 +24,8 @@ from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import gather_phase
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
-from keras_shiftinv.layers._utils import phase_stack_axes
 from keras_shiftinv.layers._utils import rolled_by_phase
+from keras_shiftinv.layers._utils import split_phases
 from keras_shiftinv.layers._utils import strided_output_shape
 from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers.polyphase_algebra import ALIGNS
@@ -120,21 +119,28 @@ class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
 
     def call(self, inputs, phase_index=None, training=None):
         inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
-        x, phase_index = self.phase_major(inputs, phase_index)  # (B, *half, P*C), channel p*C + c
+        x, phase_index = self.phase_major(inputs, phase_index)  # (B, *(half + 2p), P*C), channel p*C + c
         y = self.mix_and_merge(x, training)
         return (y, phase_index) if self.return_index else y
 
     def phase_major(self, inputs, phase_index=None):
-        """Even-padded, aligned where asked, split: `((B, *half, P*C), phase_index)`, channel `p*C + c`."""
+        """Even-padded, aligned where asked, split, padded: `((B, *(half + 2p), P*C), phase_index)`.
+
+        Channel `p*C + c`; each phase map padded by `p = kernel_size // 2`
+        with `padding`, for the "valid" convolutions that follow
+        (`_utils.split_phases`: one gather where the map is static and the
+        padding circular or reflect).
+        """
         x = pad_to_even_axes(inputs, self._strides, self.padding)
-        if self.align == "max_norm" or phase_index is not None:
-            x, phase_index = align_axes(x, self._strides, phase_index)
-        stack = phase_stack_axes(x, self._strides)  # (B, *half, P, C)
-        shape = ops.shape(stack)
-        return ops.reshape(stack, (*shape[:-2], self.phases * self._channels)), phase_index  # (B, *half, P*C)
+        if self.align == "max_norm" and phase_index is None:
+            phase_index = choose_phase(x, self._strides)
+        if phase_index is not None:
+            phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        x = split_phases(x, self._strides, self.kernel_size // 2, self.padding, phase_index)
+        return x, phase_index
 
     def mix_and_merge(self, x, training=None):
-        """The mixing and the merge of the phase-major stack: here always the one fused convolution."""
+        """The mixing and the merge of the padded phase-major stack: here always the one fused convolution."""
         return self._fused(x)
 
     def _biases(self):
@@ -145,8 +151,7 @@ class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
         kernel, bias = self.fused_kernel(x.dtype) if folded is None else folded
         kernel = ops.cast(kernel, x.dtype)
         bias = None if bias is None else ops.cast(bias, x.dtype)
-        p = self.kernel_size // 2
-        y = ops.conv(pad_axes(x, [(p, p)] * self.rank, self.padding), kernel, padding="valid")  # "same"
+        y = ops.conv(x, kernel, padding="valid")  # `x` arrives padded by kernel_size // 2: "same"
         return y if bias is None else y + bias
 
     @property

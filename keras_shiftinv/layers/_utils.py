@@ -12,6 +12,8 @@ PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 # `choose_phase` reduces a map of fewer channels over each phase's positions first, then its
 # channels (faster there, on 2-core CPU in TF: benchmarks/bench_sites.py, docs/guide-speed.md, "Round 6").
 POSITIONS_FIRST_BELOW = 32
+# `split_phases` gathers from one constant index table up to this many entries (int32; 8 MiB).
+SPLIT_TABLE_LIMIT = 2**21
 
 
 def check_choice(name, value, choices):
@@ -124,14 +126,16 @@ class IndexedOutputSpec:
 
 
 def _pad_indices(size, before, after, mode):
-    """Indices into an axis of length `size` that pad it like np.pad."""
-    idx = ops.arange(-before, size + after, dtype="int32")
+    """Indices into an axis of length `size` that pad it like np.pad (numpy where `size` is static)."""
+    xp = np if isinstance(size, (int, np.integer)) else ops
+    idx = xp.arange(-before, size + after, dtype="int32")
     if mode == "circular":
-        return ops.mod(idx, size)
+        return xp.mod(idx, size)
     # mode == "reflect": period 2 * (size - 1); a length-1 axis repeats itself.
-    period = ops.maximum(2 * (size - 1), 1)
-    m = ops.mod(idx, period)
-    return ops.where(m >= size, period - m, m)
+    period = xp.maximum(2 * (size - 1), 1)
+    m = xp.mod(idx, period)
+    index = xp.where(m >= size, period - m, m)
+    return index.astype("int32") if xp is np else index
 
 
 def pad_spatial(x, pads, mode):
@@ -198,7 +202,7 @@ def choose_phase(x, strides=(2, 2), criterion="l2"):
     values = ops.square(x) if criterion == "l2" else ops.abs(x)
     shape = ops.shape(x)
     phases = int(np.prod(strides))
-    split = [shape[0]]
+    split = [-1]  # the batch, whatever its size
     for axis, s in enumerate(strides, start=1):
         split += [shape[axis] // s, s]  # (B, n1/s1, s1, ..., nk/sk, sk)
     if x.shape[-1] is not None and x.shape[-1] < POSITIONS_FIRST_BELOW:
@@ -275,25 +279,109 @@ def gather_phase(x, phase_index, strides, subsample=True, sign=1):
     >>> ops.convert_to_numpy(gather_phase(x, np.array([1]), (2,)))[0, :, 0]  # odd steps
     array([1., 3., 5.])
     """
-    shape = ops.shape(x)
-    rank = len(strides)
-    remaining = ops.cast(phase_index, "int32")
-    offsets = []
-    for s in reversed(strides):  # row-major phases: the last axis varies fastest
-        offsets.insert(0, sign * (remaining % s))  # (B,)
-        remaining = remaining // s
-    flat = ops.reshape(ops.arange(shape[0], dtype="int32"), (-1, *[1] * rank))  # (B, 1, ..., 1)
+    shape = ops.shape(x)  # Python ints where static, scalar tensors where not
+    spatial = list(shape[1:-1])
+    phase_index = ops.cast(phase_index, "int32")
+    offsets = np.array(phase_offsets(strides), dtype="int32").T[:, :, None]  # (rank, P, 1)
+    total = 1
+    for n in spatial:
+        total = total * n
+    flat = ops.reshape(ops.arange(shape[0], dtype="int32") * total, (-1, *[1] * len(strides)))  # (B, 1, ..., 1)
     sizes = []
-    for axis, (s, offset) in enumerate(zip(strides, offsets)):
-        n = shape[axis + 1]
+    for axis, (n, s) in enumerate(zip(spatial, strides)):
         step = s if subsample else 1
-        index = ops.mod(ops.arange(n // step, dtype="int32")[None, :] * step + offset[:, None], n)  # (B, n/step)
-        index = ops.reshape(index, (-1, *[1] * axis, n // step, *[1] * (rank - axis - 1)))  # (B, 1.., n/step, 1..)
-        flat = flat * n + index  # row-major index into the (B, *spatial) pixels, one axis more each time
+        pitch = 1
+        for inner in spatial[axis + 1:]:
+            pitch = pitch * inner  # row-major distance between neighbours along this axis
+        table = _axis_table(n, step, sign * offsets[axis], pitch)  # (P, n/step)
+        index = ops.take(table, phase_index, axis=0)  # (B, n/step): each item's entries along the axis
         sizes.append(n // step)
+        flat = flat + ops.reshape(index, (-1, *[1] * axis, n // step, *[1] * (len(strides) - axis - 1)))
     pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*prod(spatial), C)
-    out = ops.take(pixels, ops.reshape(flat, (-1,)), axis=0)  # (B*prod(sizes), C)
-    return ops.reshape(out, (shape[0], *sizes, x.shape[-1]))  # (B, *sizes, C)
+    out = take_rows(pixels, ops.reshape(flat, (-1,)))  # (B*prod(sizes), C)
+    return ops.reshape(out, (-1, *sizes, x.shape[-1]))  # (B, *sizes, C)
+
+
+def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
+    """`(B, *spatial, C)`, strided axes even -> its phases, padded: `(B, *(spatial/strides + 2*pad), P*C)`.
+
+    Channel `p*C + c` is phase `p` (`phase_offsets(strides)` order: as
+    `space_to_depth` in 2-D), each phase map padded by `pad` entries on both
+    sides of every spatial axis with `mode` (for a "valid" convolution that
+    acts as "same"). With `phase_index` `(B,)`, each item is first rolled by
+    minus its phase's offsets (the alignment of `align_axes`).
+
+    For a static map padded `"circular"` or `"reflect"` the roll, the split and
+    the padding are one index map of the pixels: one gather from constant
+    index tables (no copy of the map in between, nothing else in an export).
+    Otherwise the roll (one gather), the split and the padding run in turn.
+
+    Example:
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> ops.convert_to_numpy(split_phases(x, (2, 2), pad=1, mode="circular"))[0, :, :, 0]  # phase 0, wrapped
+    array([[10.,  8., 10.,  8.],
+           [ 2.,  0.,  2.,  0.],
+           [10.,  8., 10.,  8.],
+           [ 2.,  0.,  2.,  0.]])
+    """
+    spatial = x.shape[1:-1]
+    rank, channels = len(strides), x.shape[-1]
+    phases = int(np.prod(strides))
+    rolls = [(0,) * rank] if phase_index is None else phase_offsets(strides)  # the roll of each table row
+    out = [None if n is None else n // s + 2 * pad for n, s in zip(spatial, strides)]
+    static = all(n is not None for n in spatial)
+    small = static and len(rolls) * int(np.prod(out)) * phases <= SPLIT_TABLE_LIMIT
+    if mode == "zeros" or pad == 0 and phase_index is None or not small:
+        if phase_index is not None:
+            x = gather_phase(x, phase_index, strides, subsample=False)  # the roll
+        if tuple(strides) == (2, 2):
+            stack = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), channel p*C + c
+        else:
+            stack = phase_stack_axes(x, strides)  # (B, *half, P, C)
+            stack = ops.reshape(stack, (*ops.shape(stack)[:-2], phases * channels))  # (B, *half, P*C)
+        return pad_axes(stack, [(pad, pad)] * rank, mode)
+    total, table = int(np.prod(spatial)), 0
+    for axis, (n, s) in enumerate(zip(spatial, strides)):
+        half = _pad_indices(n // s, pad, pad, mode)  # (out,): the padded phase map's entries along the axis
+        pitch = int(np.prod(spatial[axis + 1:]))  # row-major distance between neighbours along the axis
+        entries = np.stack([np.mod(s * half[:, None] + np.arange(s)[None, :] + roll[axis], n) * pitch
+                            for roll in rolls])  # (rows, out, s): the pixel of (i, phase q), per roll
+        shape = [1] * axis + [out[axis]] + [1] * (rank - axis - 1) + [1] * axis + [s] + [1] * (rank - axis - 1)
+        table = table + entries.reshape(-1, *shape)  # (rows, *out, *strides) in the end
+    table = table.reshape(len(rolls), -1).astype("int32")  # (rows, prod(out)*P): constant, row-major
+    if phase_index is None:  # the same pixels for every item: a constant gather along the flattened map
+        x = ops.take(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out)*P, C)
+    else:
+        index = ops.take(table, ops.cast(phase_index, "int32"), axis=0)  # (B, prod(out)*P): each item's pixels
+        index = index + ops.arange(ops.shape(x)[0], dtype="int32")[:, None] * total  # into the B*N pixels
+        x = take_rows(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out)*P, C)
+    return ops.reshape(x, (-1, *out, phases * channels))  # (B, *out, P*C), channel p*C + c
+
+
+def _axis_table(n, step, offsets, pitch):
+    """`(P, n/step)`: entry `(step*i + offsets[p]) mod n`, times `pitch`; numpy where `n` and `pitch` are static.
+
+    A constant table leaves no index arithmetic to run (nor to export): only
+    the per-item row lookup and the additions.
+    """
+    if isinstance(n, int) and isinstance(pitch, int):
+        return np.mod(np.arange(n // step, dtype="int32") * step + offsets, n).astype("int32") * pitch
+    steps = ops.arange(n // step, dtype="int32")[None, :] * step  # (1, n/step)
+    return ops.mod(steps + ops.convert_to_tensor(offsets), n) * pitch
+
+
+def take_rows(x, indices):
+    """`ops.take(x, indices, axis=0)` for indices known to lie in `[0, len(x))`.
+
+    On TensorFlow one `tf.gather`: Keras's `take` first maps negative indices
+    (three more passes over the indices in TF, eight nodes in an ONNX export),
+    which indices built in range never need. Other backends: `ops.take`.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf  # the backend in use: already imported by Keras
+
+        return tf.gather(x, indices)
+    return ops.take(x, indices, axis=0)
 
 
 def align_max_norm(x, phase_index=None):

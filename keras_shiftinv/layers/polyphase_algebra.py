@@ -140,22 +140,23 @@ def same_pad(x, kernel_size, padding):
     return pad_spatial(x, ((p, p), (p, p)), padding)
 
 
-def group_mix(x, kernel, bias, kernel_size, padding):
+def group_mix(x, kernel, bias, kernel_size, padding, padded=False):
     """The grouped convolution alone, on phase-major `(B, h, w, 4*C)` input.
 
     A grouped conv with `groups=C` over the channel-major channels `c*4+p`
     equals a depthwise conv over the phase-major channels `p*C+c` followed by
     a sum over `p`. `kernel` has the layout of `Conv2D(groups=C)`,
     `(k, k, 4, C*M)`; `bias` is `(C*M,)` or None. Returns `(B, h, w, C*M)`,
-    channel `c*M + m`.
+    channel `c*M + m`. `padded=True`: `x` arrives padded by `k // 2` on each
+    side (`_utils.split_phases`), `(B, h + k - 1, w + k - 1, 4*C)`.
     """
-    b, h, w, _ = ops.shape(x)
     k = kernel_size
     mixed = kernel.shape[-1]
     per_group = mixed // (x.shape[-1] // 4)
     kernel = ops.cast(kernel, x.dtype)  # (k, k, 4, C*M)
     kernel = ops.reshape(kernel, (k, k, x.shape[-1], per_group))  # (k, k, 4*C, M)
-    y = ops.depthwise_conv(same_pad(x, k, padding), kernel, padding="valid")
+    y = ops.depthwise_conv(x if padded else same_pad(x, k, padding), kernel, padding="valid")
+    b, h, w, _ = ops.shape(y)
     y = ops.reshape(y, (b, h, w, 4, mixed))  # (B, h, w, p, C*M)
     y = ops.sum(y, axis=3)  # (B, h, w, C*M)
     if bias is not None:
@@ -163,21 +164,22 @@ def group_mix(x, kernel, bias, kernel_size, padding):
     return y
 
 
-def conv3d_mix(x, kernel, bias, kernel_size, padding):
+def conv3d_mix(x, kernel, bias, kernel_size, padding, padded=False):
     """The 3D convolution alone, on phase-major `(B, h, w, 4*C)` input.
 
     `kernel` has the layout of `Conv3D`, `(3, k, k, C, O)`; `bias` is `(O,)`
     or None. With no padding on the phase axis it has two outputs, d=0 from
     phases 0..2 and d=1 from phases 1..3, computed as one 2D convolution over
     a doubled batch. Returns `(B, h, w, 2*O)`, channel `o*2 + d`.
+    `padded=True`: `x` arrives padded by `k // 2` on each side, as `group_mix`.
     """
-    b, h, w, _ = ops.shape(x)
     k, c, f = kernel_size, kernel.shape[-2], kernel.shape[-1]
     kernel = ops.cast(kernel, x.dtype)  # (3, k, k, C, O)
     kernel = ops.transpose(kernel, (1, 2, 0, 3, 4))  # (k, k, 3, C, O)
     kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
     windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h, w, 3*C)
-    y = ops.conv(same_pad(windows, k, padding), kernel, padding="valid")  # (2B, h, w, O)
+    y = ops.conv(windows if padded else same_pad(windows, k, padding), kernel, padding="valid")  # (2B, h, w, O)
+    b, h, w = ops.shape(x)[0], ops.shape(y)[1], ops.shape(y)[2]
     if bias is not None:
         y = y + ops.cast(bias, y.dtype)
     y = ops.reshape(y, (2, b, h, w, f))  # (d, B, h, w, O)

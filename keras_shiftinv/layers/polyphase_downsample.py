@@ -160,15 +160,13 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         super().build(input_shape)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: self._channels})
 
-    def phase_major(self, inputs, phase_index=None):
-        x = pad_to_even(inputs, self.padding)
-        if self.align == "max_norm" or phase_index is not None:
-            x, phase_index = align_max_norm(x, phase_index)
-        return ops.space_to_depth(x, 2), phase_index  # (B, h, w, 4*C), phase-major channel p*C + c
-
     def mix_and_merge(self, x, training=None):
-        """The fused path or the factored one (mixing, then merge), whichever costs less here."""
+        """The fused path or the factored one (mixing, then merge), whichever costs less here.
+
+        `x` is the phase-major stack padded by `kernel_size // 2` (`phase_major`).
+        """
         b, h, w, _ = ops.shape(x)
+        h, w = h - 2 * (self.kernel_size // 2), w - 2 * (self.kernel_size // 2)  # the output's size
         if not training and not isinstance(b, int) and isinstance(h, int) and isinstance(w, int):
             b = algebra.INFERENCE_BATCH  # batch None at inference: decided now, no `cond` in the graph
         pixels = b * h * w
@@ -188,7 +186,8 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         )
 
     def _unfused(self, x):
-        y = self.group_mix(x) if self.mixing == "group" else self.conv3d_mix(x)
+        mix = algebra.group_mix if self.mixing == "group" else algebra.conv3d_mix
+        y = mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding, padded=True)
         y = ops.matmul(y, ops.cast(self.merge_kernel, y.dtype))
         if self.use_bias:
             y = y + ops.cast(self.merge_bias, y.dtype)
