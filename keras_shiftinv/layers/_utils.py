@@ -152,12 +152,12 @@ def pad_spatial(x, pads, mode):
         return x
     if mode == "zeros":
         return ops.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
-    b, h, w, c = ops.shape(x)
+    _, h, w, c = ops.shape(x)  # the batch stays -1 below: no shape arithmetic left in an export
     rows = _pad_indices(h, top, bottom, mode)  # (H + top + bottom,)
     cols = _pad_indices(w, left, right, mode)  # (W + left + right,)
     pixels = ops.reshape(rows[:, None] * w + cols[None, :], (-1,))  # index into the H*W pixels, row-major
-    x = ops.take(ops.reshape(x, (b, h * w, c)), pixels, axis=1)  # (B, H'*W', C): one gather, one copy
-    return ops.reshape(x, (b, h + top + bottom, w + left + right, c))  # (B, H', W', C)
+    x = ops.take(ops.reshape(x, (-1, h * w, c)), pixels, axis=1)  # (B, H'*W', C): one gather, one copy
+    return ops.reshape(x, (-1, h + top + bottom, w + left + right, c))  # (B, H', W', C)
 
 
 def pad_to_even(x, mode):
@@ -294,7 +294,7 @@ def gather_phase(x, phase_index, strides, subsample=True, sign=1):
         for inner in spatial[axis + 1:]:
             pitch = pitch * inner  # row-major distance between neighbours along this axis
         table = _axis_table(n, step, sign * offsets[axis], pitch)  # (P, n/step)
-        index = ops.take(table, phase_index, axis=0)  # (B, n/step): each item's entries along the axis
+        index = take_rows(table, phase_index)  # (B, n/step): each item's entries along the axis
         sizes.append(n // step)
         flat = flat + ops.reshape(index, (-1, *[1] * axis, n // step, *[1] * (len(strides) - axis - 1)))
     pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*prod(spatial), C)
@@ -352,7 +352,7 @@ def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
     if phase_index is None:  # the same pixels for every item: a constant gather along the flattened map
         x = ops.take(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out)*P, C)
     else:
-        index = ops.take(table, ops.cast(phase_index, "int32"), axis=0)  # (B, prod(out)*P): each item's pixels
+        index = take_rows(table, ops.cast(phase_index, "int32"))  # (B, prod(out)*P): each item's pixels
         index = index + ops.arange(ops.shape(x)[0], dtype="int32")[:, None] * total  # into the B*N pixels
         x = take_rows(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out)*P, C)
     return ops.reshape(x, (-1, *out, phases * channels))  # (B, *out, P*C), channel p*C + c
@@ -418,8 +418,8 @@ def first_max_index(values, tie_break=None):
     if tie_break is not None:
         key = ops.where(is_max, _nan_lowest(tie_break), float("-inf"))
         is_max = ops.logical_and(is_max, key >= ops.max(key, axis=-1, keepdims=True))
-    positions = ops.arange(n, dtype="int32")
-    return ops.min(ops.where(is_max, positions, n), axis=-1)
+    positions = ops.arange(n, dtype="float32")  # float: a float `where` exports as one op, an int one as six
+    return ops.cast(ops.min(ops.where(is_max, positions, float(n)), axis=-1), "int32")
 
 
 # Rank-generic helpers of the 1-D and 3-D layers (the 2-D layers keep the

@@ -156,8 +156,8 @@ def group_mix(x, kernel, bias, kernel_size, padding, padded=False):
     kernel = ops.cast(kernel, x.dtype)  # (k, k, 4, C*M)
     kernel = ops.reshape(kernel, (k, k, x.shape[-1], per_group))  # (k, k, 4*C, M)
     y = ops.depthwise_conv(x if padded else same_pad(x, k, padding), kernel, padding="valid")
-    b, h, w, _ = ops.shape(y)
-    y = ops.reshape(y, (b, h, w, 4, mixed))  # (B, h, w, p, C*M)
+    _, h, w, _ = ops.shape(y)
+    y = ops.reshape(y, (-1, h, w, 4, mixed))  # (B, h, w, p, C*M)
     y = ops.sum(y, axis=3)  # (B, h, w, C*M)
     if bias is not None:
         y = y + ops.cast(bias, y.dtype)
@@ -179,12 +179,12 @@ def conv3d_mix(x, kernel, bias, kernel_size, padding, padded=False):
     kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
     windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h, w, 3*C)
     y = ops.conv(windows if padded else same_pad(windows, k, padding), kernel, padding="valid")  # (2B, h, w, O)
-    b, h, w = ops.shape(x)[0], ops.shape(y)[1], ops.shape(y)[2]
+    _, h, w, _ = ops.shape(y)
     if bias is not None:
         y = y + ops.cast(bias, y.dtype)
-    y = ops.reshape(y, (2, b, h, w, f))  # (d, B, h, w, O)
+    y = ops.reshape(y, (2, -1, h, w, f))  # (d, B, h, w, O)
     y = ops.transpose(y, (1, 2, 3, 4, 0))  # (B, h, w, O, d)
-    return ops.reshape(y, (b, h, w, 2 * f))  # channel o*2 + d
+    return ops.reshape(y, (-1, h, w, 2 * f))  # channel o*2 + d
 
 
 def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None, merge_bias=None, dtype="float32"):
