@@ -156,7 +156,7 @@ def pad_spatial(x, pads, mode):
     rows = _pad_indices(h, top, bottom, mode)  # (H + top + bottom,)
     cols = _pad_indices(w, left, right, mode)  # (W + left + right,)
     pixels = ops.reshape(rows[:, None] * w + cols[None, :], (-1,))  # index into the H*W pixels, row-major
-    x = ops.take(ops.reshape(x, (-1, h * w, c)), pixels, axis=1)  # (B, H'*W', C): one gather, one copy
+    x = take_in_range(ops.reshape(x, (-1, h * w, c)), pixels, axis=1)  # (B, H'*W', C): one gather, one copy
     return ops.reshape(x, (-1, h + top + bottom, w + left + right, c))  # (B, H', W', C)
 
 
@@ -294,11 +294,11 @@ def gather_phase(x, phase_index, strides, subsample=True, sign=1):
         for inner in spatial[axis + 1:]:
             pitch = pitch * inner  # row-major distance between neighbours along this axis
         table = _axis_table(n, step, sign * offsets[axis], pitch)  # (P, n/step)
-        index = take_rows(table, phase_index)  # (B, n/step): each item's entries along the axis
+        index = take_in_range(table, phase_index)  # (B, n/step): each item's entries along the axis
         sizes.append(n // step)
         flat = flat + ops.reshape(index, (-1, *[1] * axis, n // step, *[1] * (len(strides) - axis - 1)))
     pixels = ops.reshape(x, (-1, x.shape[-1]))  # (B*prod(spatial), C)
-    out = take_rows(pixels, ops.reshape(flat, (-1,)))  # (B*prod(sizes), C)
+    out = take_in_range(pixels, ops.reshape(flat, (-1,)))  # (B*prod(sizes), C)
     return ops.reshape(out, (-1, *sizes, x.shape[-1]))  # (B, *sizes, C)
 
 
@@ -350,11 +350,11 @@ def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
         table = table + entries.reshape(-1, *shape)  # (rows, *out, *strides) in the end
     table = table.reshape(len(rolls), -1).astype("int32")  # (rows, prod(out)*P): constant, row-major
     if phase_index is None:  # the same pixels for every item: a constant gather along the flattened map
-        x = ops.take(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out)*P, C)
+        x = take_in_range(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out)*P, C)
     else:
-        index = take_rows(table, ops.cast(phase_index, "int32"))  # (B, prod(out)*P): each item's pixels
+        index = take_in_range(table, ops.cast(phase_index, "int32"))  # (B, prod(out)*P): each item's pixels
         index = index + ops.arange(ops.shape(x)[0], dtype="int32")[:, None] * total  # into the B*N pixels
-        x = take_rows(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out)*P, C)
+        x = take_in_range(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out)*P, C)
     return ops.reshape(x, (-1, *out, phases * channels))  # (B, *out, P*C), channel p*C + c
 
 
@@ -370,18 +370,19 @@ def _axis_table(n, step, offsets, pitch):
     return ops.mod(steps + ops.convert_to_tensor(offsets), n) * pitch
 
 
-def take_rows(x, indices):
-    """`ops.take(x, indices, axis=0)` for indices known to lie in `[0, len(x))`.
+def take_in_range(x, indices, axis=0):
+    """`ops.take(x, indices, axis)` for indices known to lie in `[0, x.shape[axis])`.
 
     On TensorFlow one `tf.gather`: Keras's `take` first maps negative indices
-    (three more passes over the indices in TF, eight nodes in an ONNX export),
-    which indices built in range never need. Other backends: `ops.take`.
+    (three more passes over the indices in TF, up to eight nodes in an ONNX
+    export, and a constant index that is no longer one), which indices built
+    in range never need. Other backends: `ops.take`.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf  # the backend in use: already imported by Keras
 
-        return tf.gather(x, indices)
-    return ops.take(x, indices, axis=0)
+        return tf.gather(x, indices, axis=axis)
+    return ops.take(x, indices, axis=axis)
 
 
 def align_max_norm(x, phase_index=None):
@@ -480,7 +481,7 @@ def pad_axes(x, pads, mode):
     shape = ops.shape(x)
     for axis, (before, after) in enumerate(pads, start=1):
         if before or after:
-            x = ops.take(x, _pad_indices(shape[axis], before, after, mode), axis=axis)
+            x = take_in_range(x, _pad_indices(shape[axis], before, after, mode), axis=axis)
     return x
 
 
