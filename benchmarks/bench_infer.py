@@ -142,5 +142,62 @@ def build_runners(methods, runtimes, paths, args, tmp):
     return fns, [label for label, _, _ in variants(methods, paths)]
 
 
+def ab_arguments(doc):
+    """The command line shared by the A/B scripts in docs/speed-infer (`round*_ab.py`)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--runtimes", default="keras,saved_model,litert,onnx")
+    parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
+    parser.add_argument("--note", default="", help="said beside the provenance, e.g. what else loaded the machine")
+    return parser.parse_args()
+
+
+def ab_run(args, variants, pairs, what, exact=True):
+    """Times two versions of the package's code side by side in whole ResNet-18s, per runtime.
+
+    `variants` are `(label, method, padding, patch)`: each model is built
+    (seed 0) and served by every runtime with `patch()` (a context manager
+    that swaps the code under test, or None) active while it traces or
+    exports. Each `(a, b)` of `pairs` must give the same outputs (equal, or
+    within float rounding unless `exact`), checked before timing. Then
+    bench_infer's interleaved loop, ratios to `stride`, provenance; `what`
+    says what is compared in the table's head.
+    """
+    import keras
+
+    import keras_shiftinv as ks
+    from keras_shiftinv import provenance
+
+    runtimes = parse_list(args.runtimes, RUNTIMES, "runtimes")
+    stamp = provenance.start()
+    fns = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, method, padding, patch in variants:
+            keras.utils.set_random_seed(0)
+            model = ks.resnet18(method, num_classes=1000, width=args.width, padding=padding,
+                                input_shape=(args.image_size, args.image_size, 3))
+            with contextlib.nullcontext() if patch is None else patch():
+                for runtime in runtimes:
+                    fns[runtime, label] = runner(runtime, model, os.path.join(tmp, label, runtime))
+        x = np.random.default_rng(0).normal(size=(args.batch, args.image_size, args.image_size, 3)).astype("float32")
+        for runtime in runtimes:
+            for a, b in pairs:
+                if exact:
+                    np.testing.assert_array_equal(fns[runtime, a](x), fns[runtime, b](x))
+                else:
+                    np.testing.assert_allclose(fns[runtime, a](x), fns[runtime, b](x), rtol=1e-4, atol=1e-5)
+        samples = measure(fns, x, args.rounds, args.calls)
+    text, summary = table(samples, [label for label, _, _, _ in variants], runtimes)
+    record = provenance.finish(stamp)
+    head = (f"ResNet-18, {args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, 1000 classes, "
+            f"CPU, float32; {what}; {args.rounds} interleaved rounds of {args.calls} calls; medians; {load_text(record)}")
+    write_report(args, head, text, summary, record)
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
