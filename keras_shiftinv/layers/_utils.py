@@ -1,5 +1,6 @@
 """Argument checks and padding helpers shared by the layers (not public API)."""
 
+import functools
 import itertools
 
 import keras
@@ -327,10 +328,10 @@ def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
     spatial = x.shape[1:-1]
     rank, channels = len(strides), x.shape[-1]
     phases = int(np.prod(strides))
-    rolls = [(0,) * rank] if phase_index is None else phase_offsets(strides)  # the roll of each table row
+    rows = 1 if phase_index is None else phases  # the table's rows: one per roll
     out = [None if n is None else n // s + 2 * pad for n, s in zip(spatial, strides)]
     static = all(n is not None for n in spatial)
-    small = static and len(rolls) * int(np.prod(out)) * phases <= SPLIT_TABLE_LIMIT
+    small = static and rows * int(np.prod(out)) * phases <= SPLIT_TABLE_LIMIT
     if mode == "zeros" or pad == 0 and phase_index is None or not small:
         if phase_index is not None:
             x = gather_phase(x, phase_index, strides, subsample=False)  # the roll
@@ -340,15 +341,8 @@ def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
             stack = phase_stack_axes(x, strides)  # (B, *half, P, C)
             stack = ops.reshape(stack, (*ops.shape(stack)[:-2], phases * channels))  # (B, *half, P*C)
         return pad_axes(stack, [(pad, pad)] * rank, mode)
-    total, table = int(np.prod(spatial)), 0
-    for axis, (n, s) in enumerate(zip(spatial, strides)):
-        half = _pad_indices(n // s, pad, pad, mode)  # (out,): the padded phase map's entries along the axis
-        pitch = int(np.prod(spatial[axis + 1:]))  # row-major distance between neighbours along the axis
-        entries = np.stack([np.mod(s * half[:, None] + np.arange(s)[None, :] + roll[axis], n) * pitch
-                            for roll in rolls])  # (rows, out, s): the pixel of (i, phase q), per roll
-        shape = [1] * axis + [out[axis]] + [1] * (rank - axis - 1) + [1] * axis + [s] + [1] * (rank - axis - 1)
-        table = table + entries.reshape(-1, *shape)  # (rows, *out, *strides) in the end
-    table = table.reshape(len(rolls), -1).astype("int32")  # (rows, prod(out)*P): constant, row-major
+    total = int(np.prod(spatial))
+    table = _split_table(tuple(spatial), tuple(strides), pad, mode, phase_index is not None)  # (rows, prod(out)*P)
     if phase_index is None:  # the same pixels for every item: a constant gather along the flattened map
         x = take_in_range(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out)*P, C)
     else:
@@ -356,6 +350,31 @@ def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
         index = index + ops.arange(ops.shape(x)[0], dtype="int32")[:, None] * total  # into the B*N pixels
         x = take_in_range(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out)*P, C)
     return ops.reshape(x, (-1, *out, phases * channels))  # (B, *out, P*C), channel p*C + c
+
+
+@functools.lru_cache(maxsize=64)
+def _split_table(spatial, strides, pad, mode, aligned):
+    """`split_phases`'s index table, `(rows, prod(out)*P)` int32, read-only; built once per shape.
+
+    Row `r` (one row without alignment, one per phase with it) lists, in the
+    output's row-major order `(*out, *strides)`, the flat input pixel of each
+    entry: along each axis `(s*h(i) + q + o_r) mod n`, `h` the padded phase
+    map's index (`_pad_indices`), `q` the phase's offset, `o_r` row `r`'s roll.
+    """
+    rank = len(strides)
+    rolls = phase_offsets(strides) if aligned else [(0,) * rank]
+    out = [n // s + 2 * pad for n, s in zip(spatial, strides)]
+    table = 0
+    for axis, (n, s) in enumerate(zip(spatial, strides)):
+        half = _pad_indices(n // s, pad, pad, mode)  # (out,): the padded phase map's entries along the axis
+        pitch = int(np.prod(spatial[axis + 1:]))  # row-major distance between neighbours along the axis
+        entries = np.stack([np.mod(s * half[:, None] + np.arange(s)[None, :] + roll[axis], n) * pitch
+                            for roll in rolls])  # (rows, out, s): the pixel of (i, phase q), per roll
+        shape = [1] * axis + [out[axis]] + [1] * (rank - axis - 1) + [1] * axis + [s] + [1] * (rank - axis - 1)
+        table = table + entries.reshape(-1, *shape)  # (rows, *out, *strides) in the end
+    table = table.reshape(len(rolls), -1).astype("int32")
+    table.setflags(write=False)
+    return table
 
 
 def _axis_table(n, step, offsets, pitch):
