@@ -187,7 +187,7 @@ def _target(site, module, x):
 def _features(module, x):
     """The module's mixed features (before the merge) of an aligned input, `(B, h, w, mixed)`."""
     stack = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), phase-major
-    return module.group_mix(stack) if module.mixing == "group" else module.conv3d_mix(stack)
+    return module.mix(stack)
 
 
 def _sample(rng, sizes):

@@ -20,10 +20,10 @@ from keras_shiftinv.layers._utils import check_odd_kernel_size
 from keras_shiftinv.layers._utils import check_positive_int
 from keras_shiftinv.layers._utils import check_signal_shape
 from keras_shiftinv.layers._utils import check_strides
-from keras_shiftinv.layers._utils import choose_phase
 from keras_shiftinv.layers._utils import gather_phase
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
+from keras_shiftinv.layers._utils import resolve_phase
 from keras_shiftinv.layers._utils import rolled_by_phase
 from keras_shiftinv.layers._utils import split_phases
 from keras_shiftinv.layers._utils import strided_output_shape
@@ -132,10 +132,8 @@ class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
         padding circular or reflect).
         """
         x = pad_to_even_axes(inputs, self._strides, self.padding)
-        if self.align == "max_norm" and phase_index is None:
-            phase_index = choose_phase(x, self._strides)
-        if phase_index is not None:
-            phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        if self.align == "max_norm" or phase_index is not None:
+            phase_index = resolve_phase(x, self._strides, phase_index)
         x = split_phases(x, self._strides, self.kernel_size // 2, self.padding, phase_index)
         return x, phase_index
 
@@ -216,9 +214,7 @@ class AdaptivePolyphasePoolND(IndexedOutputSpec, keras.layers.Layer):
     def call(self, inputs, phase_index=None):
         inputs = as_float(inputs, self.compute_dtype)
         x = pad_to_even_axes(inputs, self.strides, self.padding)
-        if phase_index is None:
-            phase_index = choose_phase(x, self.strides, self.criterion)
-        phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        phase_index = resolve_phase(x, self.strides, phase_index, self.criterion)
         outputs = gather_phase(x, phase_index, self.strides)  # one gather of the chosen phase
         return (outputs, phase_index) if self.return_index else outputs
 

@@ -537,13 +537,18 @@ def phase_stack_axes(x, strides):
     return ops.stack(parts, axis=-2)  # (B, *half, P, C)
 
 
+def resolve_phase(x, strides, phase_index=None, criterion="l2"):
+    """`phase_index` if given, else `choose_phase(x, strides, criterion)`: int32 `(B,)`, no gradient."""
+    if phase_index is None:
+        phase_index = choose_phase(x, strides, criterion)
+    return ops.stop_gradient(ops.cast(phase_index, "int32"))
+
+
 def align_axes(x, strides, phase_index=None):
     """Rolls each item of an even-sized `x` by minus the offsets of its max-norm phase.
 
     With `phase_index` given, rolls by those phases instead. Returns
     `(rolled, phase_index)`, the index int32 of shape `(B,)`.
     """
-    if phase_index is None:
-        phase_index = choose_phase(x, strides)
-    phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+    phase_index = resolve_phase(x, strides, phase_index)
     return gather_phase(x, phase_index, strides, subsample=False), phase_index  # one gather, no rolled copies

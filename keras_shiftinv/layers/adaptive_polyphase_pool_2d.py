@@ -1,10 +1,9 @@
 import keras
-from keras import ops
 
 from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import IndexedOutputSpec
 from keras_shiftinv.layers._utils import as_float
-from keras_shiftinv.layers._utils import choose_phase
+from keras_shiftinv.layers._utils import resolve_phase
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import check_image_shape
 from keras_shiftinv.layers._utils import halved_output_shape
@@ -65,9 +64,7 @@ class AdaptivePolyphasePool2D(IndexedOutputSpec, keras.layers.Layer):
     def call(self, inputs, phase_index=None):
         inputs = as_float(inputs, self.compute_dtype)
         x = pad_to_even(inputs, self.padding)
-        if phase_index is None:
-            phase_index = choose_phase(x, criterion=self.criterion)  # (B,), argmax that converts
-        phase_index = ops.stop_gradient(ops.cast(phase_index, "int32"))
+        phase_index = resolve_phase(x, (2, 2), phase_index, self.criterion)  # (B,), argmax that converts
         outputs = shifted_pixels(x, phase_index, 2)  # one gather of the chosen phase
         if self.return_index:
             return outputs, phase_index

@@ -7,7 +7,7 @@ from keras import ops
 from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers._nd import PolyphaseDownsampleND
 from keras_shiftinv.layers._utils import PADDING_MODES
-from keras_shiftinv.layers._utils import align_max_norm  # also imported from here by conversion
+from keras_shiftinv.layers._utils import align_max_norm  # noqa: F401 (re-exported: conversion imports it from here)
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import pad_to_even
 from keras_shiftinv.layers._utils import phase_stack_axes
@@ -186,20 +186,23 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         )
 
     def _unfused(self, x):
-        mix = algebra.group_mix if self.mixing == "group" else algebra.conv3d_mix
-        y = mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding, padded=True)
+        y = self.mix(x, padded=True)
         y = ops.matmul(y, ops.cast(self.merge_kernel, y.dtype))
         if self.use_bias:
             y = y + ops.cast(self.merge_bias, y.dtype)
         return y
 
-    def group_mix(self, x):
-        """The grouped convolution alone (`polyphase_algebra.group_mix`): `(B, h, w, 4*C)` -> `(B, h, w, C*M)`."""
-        return algebra.group_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding)
+    def mix(self, x, padded=False):
+        """The layer's mixing alone, `group_mix` or `conv3d_mix`, on the phase-major stack (padded or not)."""
+        return self.group_mix(x, padded) if self.mixing == "group" else self.conv3d_mix(x, padded)
 
-    def conv3d_mix(self, x):
+    def group_mix(self, x, padded=False):
+        """The grouped convolution alone (`polyphase_algebra.group_mix`): `(B, h, w, 4*C)` -> `(B, h, w, C*M)`."""
+        return algebra.group_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding, padded)
+
+    def conv3d_mix(self, x, padded=False):
         """The 3D convolution alone (`polyphase_algebra.conv3d_mix`): `(B, h, w, 4*C)` -> `(B, h, w, 2*filters)`."""
-        return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding)
+        return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding, padded)
 
 
 @contextlib.contextmanager
