@@ -95,10 +95,7 @@ def test_group_mixing_equals_plain_grouped_conv2d():
     grouped = keras.layers.Conv2D(12, 3, padding="same", groups=6, use_bias=False)
     grouped.build(stack.shape)
     grouped.set_weights([np.asarray(layer.mixing_kernel)])
-    phase_major = np.asarray(tf.nn.space_to_depth(x, 2))
-    np.testing.assert_allclose(
-        np.asarray(layer.group_mix(phase_major)), np.asarray(grouped(stack)), rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(layer.mix(x)), np.asarray(grouped(stack)), rtol=1e-5, atol=1e-5)
 
 
 def test_conv3d_mixing_equals_keras_conv3d():
@@ -113,21 +110,20 @@ def test_conv3d_mixing_equals_keras_conv3d():
     conv3d.set_weights([np.asarray(layer.mixing_kernel)])
     expected = np.asarray(conv3d(padded))  # (B, 2, h, w, O)
     expected = expected.transpose(0, 2, 3, 4, 1).reshape(2, 4, 4, 6)  # channel o*2 + d
-    phase_major = np.asarray(tf.nn.space_to_depth(x, 2))
-    np.testing.assert_allclose(
-        np.asarray(layer.conv3d_mix(phase_major)), expected, rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(layer.mix(x)), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("mixing", ["group", "conv3d"])
-def test_fused_and_unfused_paths_agree(mixing):
+@pytest.mark.parametrize("padding", ["zeros", "reflect"])
+def test_fused_and_unfused_paths_agree(mixing, padding):
     x = rand(3, 12, 10, 4)
-    layer = PolyphaseDownsample(8, mixing=mixing, use_bias=True)
+    layer = PolyphaseDownsample(8, mixing=mixing, use_bias=True, padding=padding)
     layer.build(x.shape)
     layer.set_weights([rand(*w.shape) for w in layer.get_weights()])
-    np.testing.assert_allclose(np.asarray(layer._fused(tf.nn.space_to_depth(x, 2))),
-                               np.asarray(layer._unfused(tf.nn.space_to_depth(x, 2))),
-                               rtol=1e-4, atol=1e-4)
+    padded, _ = layer.padded_phases(x)  # (3, 16, 14, 4): every phase padded by 1
+    fused = np.asarray(layer._fused(padded))
+    np.testing.assert_allclose(fused, np.asarray(layer._unfused(padded)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fused, _reference(layer, x), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("mixing", ["group", "conv3d"])

@@ -43,7 +43,6 @@ from keras import ops
 from keras_shiftinv.layers import PolyphaseDownsample
 from keras_shiftinv.layers import pad_spatial
 from keras_shiftinv.layers import pad_to_even
-from keras_shiftinv.layers.polyphase_algebra import same_pad
 from keras_shiftinv.layers.polyphase_downsample import align_max_norm
 
 SAMPLE_PIXELS = 20000
@@ -186,8 +185,7 @@ def _target(site, module, x):
 
 def _features(module, x):
     """The module's mixed features (before the merge) of an aligned input, `(B, h, w, mixed)`."""
-    stack = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), phase-major
-    return module.mix(stack)
+    return module.mix(x)
 
 
 def _sample(rng, sizes):
@@ -234,7 +232,9 @@ def fit_site(model, site, module, batches, rng, iterations=None):
     after = min(before, after)
     size = module.kernel_size**2 * 4 * module.input_channels
     if iterations and after > EXACT and size <= ALS_MAX_FEATURES:
-        stacks = [ops.convert_to_numpy(same_pad(ops.space_to_depth(x, 2), module.kernel_size, module.padding)) for x in aligned]
+        p = module.kernel_size // 2
+        stacks = [ops.convert_to_numpy(pad_spatial(ops.space_to_depth(x, 2), ((p, p), (p, p)), module.padding))
+                  for x in aligned]  # (B, h + 2p, w + 2p, 4*C): the padded phase-major stack
         after = refit_mixing(module, normal_equations(stacks, targets, picks, module.kernel_size), iterations)
     return before, after
 

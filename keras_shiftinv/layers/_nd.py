@@ -23,9 +23,9 @@ from keras_shiftinv.layers._utils import check_strides
 from keras_shiftinv.layers._utils import gather_phase
 from keras_shiftinv.layers._utils import pad_axes
 from keras_shiftinv.layers._utils import pad_to_even_axes
+from keras_shiftinv.layers._utils import phase_pad
 from keras_shiftinv.layers._utils import resolve_phase
 from keras_shiftinv.layers._utils import rolled_by_phase
-from keras_shiftinv.layers._utils import split_phases
 from keras_shiftinv.layers._utils import strided_output_shape
 from keras_shiftinv.layers import polyphase_algebra as algebra
 from keras_shiftinv.layers.polyphase_algebra import ALIGNS
@@ -41,9 +41,8 @@ class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
     The argument checks, the weights, the fused path (`fused_kernel`, one
     convolution) and the config live here once. A subclass may replace
     `check_mixing` and `mixing_shape` (the mixings it takes and their kernel
-    layouts), `phase_major` (the split; `PolyphaseDownsample` uses
-    `space_to_depth`) and `mix_and_merge` (the 2-D layer picks the fused or
-    the factored path). It sets `takes_strides = False` where its stride is
+    layouts) and `mix_and_merge` (the 2-D layer picks the fused or the
+    factored path). It sets `takes_strides = False` where its stride is
     fixed at 2 (no `strides` key in its config) and `strides_attribute =
     False` where it has no public `strides` (the 2-D layer never had one:
     code that finds strided layers by their `strides` must not see it).
@@ -119,37 +118,44 @@ class PolyphaseDownsampleND(IndexedOutputSpec, keras.layers.Layer):
 
     def call(self, inputs, phase_index=None, training=None):
         inputs = as_float(inputs, self.compute_dtype)  # integer / bool -> compute dtype
-        x, phase_index = self.phase_major(inputs, phase_index)  # (B, *(half + 2p), P*C), channel p*C + c
+        x, phase_index = self.padded_phases(inputs, phase_index)  # (B, *(n + 2*s*p), C)
         y = self.mix_and_merge(x, training)
         return (y, phase_index) if self.return_index else y
 
-    def phase_major(self, inputs, phase_index=None):
-        """Even-padded, aligned where asked, split, padded: `((B, *(half + 2p), P*C), phase_index)`.
+    def padded_phases(self, inputs, phase_index=None):
+        """Even-padded, aligned where asked, every phase padded in place: `((B, *(n + 2*s*p), C), phase_index)`.
 
-        Channel `p*C + c`; each phase map padded by `p = kernel_size // 2`
-        with `padding`, for the "valid" convolutions that follow
-        (`_utils.split_phases`: one gather where the map is static and the
-        padding circular or reflect).
+        Each phase map padded by `p = kernel_size // 2` with `padding`, in
+        place (`_utils.phase_pad`: one gather where the map is static and the
+        padding circular or reflect), for the "valid" strided convolutions
+        that follow: no split into a phase-major stack.
         """
         x = pad_to_even_axes(inputs, self._strides, self.padding)
         if self.align == "max_norm" or phase_index is not None:
             phase_index = resolve_phase(x, self._strides, phase_index)
-        x = split_phases(x, self._strides, self.kernel_size // 2, self.padding, phase_index)
+        x = phase_pad(x, self._strides, self.kernel_size // 2, self.padding, phase_index)
         return x, phase_index
 
     def mix_and_merge(self, x, training=None):
-        """The mixing and the merge of the padded phase-major stack: here always the one fused convolution."""
+        """The mixing and the merge of the padded map: here always the one fused convolution."""
         return self._fused(x)
 
     def _biases(self):
         return (self.mixing_bias, self.merge_bias) if self.use_bias else (None, None)
 
     def _fused(self, x, folded=None):
-        """One convolution with the folded kernel (`fused_kernel`, or `folded` constants)."""
-        kernel, bias = self.fused_kernel(x.dtype) if folded is None else folded
+        """One strided convolution of the padded map with the folded kernel (`fused_kernel`, or `folded` constants).
+
+        `folded`: `(kernel, bias)` already in the strided layout (`algebra.strided_kernel`).
+        """
+        if folded is None:
+            kernel, bias = self.fused_kernel(x.dtype)
+            kernel = algebra.strided_kernel(kernel, self._strides)  # (k*s..., C, F)
+        else:
+            kernel, bias = folded
         kernel = ops.cast(kernel, x.dtype)
         bias = None if bias is None else ops.cast(bias, x.dtype)
-        y = ops.conv(x, kernel, padding="valid")  # `x` arrives padded by kernel_size // 2: "same"
+        y = ops.conv(x, kernel, strides=self._strides, padding="valid")  # `x` arrives padded phase-wise: "same"
         return y if bias is None else y + bias
 
     @property

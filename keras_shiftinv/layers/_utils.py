@@ -13,8 +13,8 @@ PHASE_OFFSETS = ((0, 0), (0, 1), (1, 0), (1, 1))
 # `choose_phase` reduces a map of fewer channels over each phase's positions first, then its
 # channels (faster there, on 2-core CPU in TF: benchmarks/bench_sites.py, docs/guide-speed.md, "Round 6").
 POSITIONS_FIRST_BELOW = 32
-# `split_phases` gathers from one constant index table up to this many entries (int32; 8 MiB).
-SPLIT_TABLE_LIMIT = 2**21
+# `phase_pad` gathers from one constant index table up to this many entries (int32; 8 MiB).
+PAD_TABLE_LIMIT = 2**21
 
 
 def check_choice(name, value, choices):
@@ -303,76 +303,85 @@ def gather_phase(x, phase_index, strides, subsample=True, sign=1):
     return ops.reshape(out, (-1, *sizes, x.shape[-1]))  # (B, *sizes, C)
 
 
-def split_phases(x, strides, pad=0, mode="zeros", phase_index=None):
-    """`(B, *spatial, C)`, strided axes even -> its phases, padded: `(B, *(spatial/strides + 2*pad), P*C)`.
+def phase_pad(x, strides, pad=0, mode="zeros", phase_index=None):
+    """`(B, *spatial, C)`, strided axes even -> `(B, *(n + 2*s*pad), C)`: every phase padded by `pad`, in place.
 
-    Channel `p*C + c` is phase `p` (`phase_offsets(strides)` order: as
-    `space_to_depth` in 2-D), each phase map padded by `pad` entries on both
-    sides of every spatial axis with `mode` (for a "valid" convolution that
-    acts as "same"). With `phase_index` `(B,)`, each item is first rolled by
-    minus its phase's offsets (the alignment of `align_axes`).
+    What a polyphase module's convolution reads: its `k x k` kernel over the
+    phase maps, each padded by `pad = k // 2` with `mode`, is one `(s*k)`-wide
+    kernel with stride `s` over this map (`polyphase_algebra.strided_kernel`).
+    Along an axis of stride `s`, padded entry `s*i + q` (`i` counted from
+    `-pad`) holds entry `i` of phase `q`'s padded map, i.e. input pixel
+    `s*h(i) + q`, `h` that phase map's padding index (`_pad_indices`): for
+    `"zeros"` and `"circular"` this is the map itself padded by `s*pad`; for
+    `"reflect"` each phase reflects within itself. With `phase_index` `(B,)`,
+    each item is first rolled by minus its phase's offsets (the alignment of
+    `align_axes`).
 
-    For a static map padded `"circular"` or `"reflect"` the roll, the split and
-    the padding are one index map of the pixels: one gather from constant
-    index tables (no copy of the map in between, nothing else in an export).
-    Otherwise the roll (one gather), the split and the padding run in turn.
+    For a static map padded `"circular"` or `"reflect"` the roll and the
+    padding are one gather from a constant index table (nothing else in an
+    export). Otherwise the roll (one gather), then the padding (`ops.pad`, or
+    one gather per axis).
 
     Example:
-    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
-    >>> ops.convert_to_numpy(split_phases(x, (2, 2), pad=1, mode="circular"))[0, :, :, 0]  # phase 0, wrapped
-    array([[10.,  8., 10.,  8.],
-           [ 2.,  0.,  2.,  0.],
-           [10.,  8., 10.,  8.],
-           [ 2.,  0.,  2.,  0.]])
+    >>> x = np.arange(6.0).reshape(1, 6, 1)  # phases [0, 2, 4] and [1, 3, 5]
+    >>> ops.convert_to_numpy(phase_pad(x, (2,), pad=1, mode="reflect"))[0, :, 0]
+    array([2., 3., 0., 1., 2., 3., 4., 5., 2., 3.])
     """
     spatial = x.shape[1:-1]
     rank, channels = len(strides), x.shape[-1]
-    phases = int(np.prod(strides))
-    rows = 1 if phase_index is None else phases  # the table's rows: one per roll
-    out = [None if n is None else n // s + 2 * pad for n, s in zip(spatial, strides)]
+    rows = 1 if phase_index is None else int(np.prod(strides))  # the table's rows: one per roll
+    out = [None if n is None else n + 2 * s * pad for n, s in zip(spatial, strides)]
     static = all(n is not None for n in spatial)
-    small = static and rows * int(np.prod(out)) * phases <= SPLIT_TABLE_LIMIT
-    if mode == "zeros" or pad == 0 and phase_index is None or not small:
+    small = static and rows * int(np.prod(out)) <= PAD_TABLE_LIMIT
+    if mode == "zeros" or pad == 0 or not small:
         if phase_index is not None:
             x = gather_phase(x, phase_index, strides, subsample=False)  # the roll
-        if tuple(strides) == (2, 2):
-            stack = ops.space_to_depth(x, 2)  # (B, h, w, 4*C), channel p*C + c
-        else:
-            stack = phase_stack_axes(x, strides)  # (B, *half, P, C)
-            stack = ops.reshape(stack, (*ops.shape(stack)[:-2], phases * channels))  # (B, *half, P*C)
-        return pad_axes(stack, [(pad, pad)] * rank, mode)
+        if pad == 0:
+            return x
+        if mode == "zeros":
+            return pad_axes(x, [(s * pad, s * pad) for s in strides], "zeros")
+        shape = ops.shape(x)
+        for axis, s in enumerate(strides, start=1):
+            x = take_in_range(x, _phase_pad_indices(shape[axis], s, pad, mode), axis=axis)
+        return x
     total = int(np.prod(spatial))
-    table = _split_table(tuple(spatial), tuple(strides), pad, mode, phase_index is not None)  # (rows, prod(out)*P)
+    table = _phase_pad_table(tuple(spatial), tuple(strides), pad, mode, phase_index is not None)  # (rows, prod(out))
     if phase_index is None:  # the same pixels for every item: a constant gather along the flattened map
-        x = take_in_range(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out)*P, C)
+        x = take_in_range(ops.reshape(x, (-1, total, channels)), table[0], axis=1)  # (B, prod(out), C)
     else:
-        index = take_in_range(table, ops.cast(phase_index, "int32"))  # (B, prod(out)*P): each item's pixels
+        index = take_in_range(table, ops.cast(phase_index, "int32"))  # (B, prod(out)): each item's pixels
         index = index + ops.arange(ops.shape(x)[0], dtype="int32")[:, None] * total  # into the B*N pixels
-        x = take_in_range(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out)*P, C)
-    return ops.reshape(x, (-1, *out, phases * channels))  # (B, *out, P*C), channel p*C + c
+        x = take_in_range(ops.reshape(x, (-1, channels)), ops.reshape(index, (-1,)))  # (B*prod(out), C)
+    return ops.reshape(x, (-1, *out, channels))  # (B, *out, C)
+
+
+def _phase_pad_indices(n, step, pad, mode):
+    """`(n + 2*step*pad,)`: entry `step*i + q` is `step*h(i) + q`, `h` the phase map's padding (`_pad_indices`).
+
+    Numpy where `n` is static.
+    """
+    half = _pad_indices(n // step, pad, pad, mode)  # (n/step + 2*pad,)
+    xp = np if isinstance(half, np.ndarray) else ops
+    return xp.reshape(step * half[:, None] + xp.arange(step, dtype="int32")[None, :], (-1,))  # (i, q) row-major
 
 
 @functools.lru_cache(maxsize=64)
-def _split_table(spatial, strides, pad, mode, aligned):
-    """`split_phases`'s index table, `(rows, prod(out)*P)` int32, read-only; built once per shape.
+def _phase_pad_table(spatial, strides, pad, mode, aligned):
+    """`phase_pad`'s index table, `(rows, prod(out))` int32, read-only; built once per shape.
 
     Row `r` (one row without alignment, one per phase with it) lists, in the
-    output's row-major order `(*out, *strides)`, the flat input pixel of each
-    entry: along each axis `(s*h(i) + q + o_r) mod n`, `h` the padded phase
-    map's index (`_pad_indices`), `q` the phase's offset, `o_r` row `r`'s roll.
+    output's row-major order, the flat input pixel of each entry: along each
+    axis `(_phase_pad_indices(...) + o_r) mod n`, `o_r` row `r`'s roll.
     """
     rank = len(strides)
     rolls = phase_offsets(strides) if aligned else [(0,) * rank]
-    out = [n // s + 2 * pad for n, s in zip(spatial, strides)]
     table = 0
     for axis, (n, s) in enumerate(zip(spatial, strides)):
-        half = _pad_indices(n // s, pad, pad, mode)  # (out,): the padded phase map's entries along the axis
+        entries = _phase_pad_indices(n, s, pad, mode)  # (n + 2*s*pad,)
         pitch = int(np.prod(spatial[axis + 1:]))  # row-major distance between neighbours along the axis
-        entries = np.stack([np.mod(s * half[:, None] + np.arange(s)[None, :] + roll[axis], n) * pitch
-                            for roll in rolls])  # (rows, out, s): the pixel of (i, phase q), per roll
-        shape = [1] * axis + [out[axis]] + [1] * (rank - axis - 1) + [1] * axis + [s] + [1] * (rank - axis - 1)
-        table = table + entries.reshape(-1, *shape)  # (rows, *out, *strides) in the end
-    table = table.reshape(len(rolls), -1).astype("int32")
+        per_roll = np.stack([np.mod(entries + roll[axis], n) * pitch for roll in rolls])  # (rows, out)
+        table = table + per_roll.reshape(len(rolls), *[1] * axis, -1, *[1] * (rank - axis - 1))
+    table = table.reshape(len(rolls), -1).astype("int32")  # (rows, *out) flattened
     table.setflags(write=False)
     return table
 

@@ -2,19 +2,21 @@
 
 The layer holds the weights and picks a path; everything it computes is here:
 the two mixings (`group_mix`, `conv3d_mix`), their fold with the 1x1 merge
-into one dense kernel (`fused_kernel`), the group width (`group_width`) and
-the multiply-count rule that picks the cheaper exact path (`fusing_pays`,
-with its constants named below). Inputs are phase-major `(B, h, w, 4*C)`
-stacks, channel `p*C + c` (`ops.space_to_depth(x, 2)`); docs/design.md,
-"The module", says what the module computes.
+into one dense kernel (`fused_kernel`), that kernel as the kernel of one
+strided convolution over the map (`strided_kernel`), the group width
+(`group_width`) and the multiply-count rule that picks the cheaper exact path
+(`fusing_pays`, with its constants named below). Kernels are written over the
+phase-major stack, input channel `p*C + c` (`ops.space_to_depth(x, 2)`); the
+convolutions run on the map itself with every phase padded in place
+(`_utils.phase_pad`), stride 2, which reads the same pixels with no split;
+docs/design.md, "The module", says what the module computes.
 """
 
 import contextlib
 import math
 
+import numpy as np
 from keras import ops
-
-from keras_shiftinv.layers._utils import pad_spatial
 
 MIXINGS = ("group", "conv3d")
 MIXING_WIDTHS = ("lcm", "min")
@@ -23,8 +25,10 @@ ALIGNS = (None, "max_norm")
 MAX_WIDTH_FACTOR = 4
 
 # The cost rule (`fusing_pays`), in dense-convolution multiplies, calibrated on CPU.
-# Each of the grouped path's `4 * width` intermediate values per pixel (written by the
-# depthwise conv, then summed over the phases) costs this many multiplies.
+# Each of the grouped path's `4 * width` intermediate values per pixel costs this many
+# multiplies (calibrated when the depthwise conv wrote one per phase and a sum followed; the
+# strided depthwise conv writes `width`, and training with the rule unchanged measured
+# fastest: docs/guide-speed.md, "Round 8").
 INTERMEDIATE_VALUE_COST = 32
 # In training the folded kernel is composed in the forward pass and in two gradients.
 TRAINING_COMPOSE_PASSES = 3
@@ -127,64 +131,78 @@ def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=
         if not training:
             unfused = INFERENCE_GROUP_WEIGHT * unfused
     else:
-        unfused = 6 * c * f * k * k + 2 * f * f  # 2 phase windows x 3 phases, then the merge
+        unfused = 8 * c * f * k * k + 2 * f * f  # 2 phase windows x 4 phases (one zero), then the merge
         compose = 6 * k * k * c * f * f
     if unfused <= fused:
         return False  # no batch pays for the fold: decided without the batch size
     return pixels * (unfused - fused) >= passes * compose
 
 
-def same_pad(x, kernel_size, padding):
-    """Pads axes 1 and 2 by `kernel_size // 2` on each side with `padding` ("same" for a valid conv)."""
-    p = kernel_size // 2
-    return pad_spatial(x, ((p, p), (p, p)), padding)
+def strided_kernel(kernel, strides):
+    """A kernel over the phase-major stack as the kernel of one strided convolution over the map.
 
+    `kernel` is `(k,)*rank + (P*C, F)`, input channel `p*C + c` with phase `p`
+    row-major over `strides` (`_utils.phase_offsets`); returns
+    `(k*s_0, ..., k*s_{rank-1}, C, F)`: tap `i` of phase offset `q` along an
+    axis of stride `s` moves to tap `s*i + q`. On a map padded by
+    `_utils.phase_pad`, a "valid" convolution with stride `strides` and this
+    kernel is the `k x k` convolution of the padded phase maps (the same
+    multiplies, in another order). Numpy in, numpy out.
 
-def group_mix(x, kernel, bias, kernel_size, padding, padded=False):
-    """The grouped convolution alone, on phase-major `(B, h, w, 4*C)` input.
-
-    A grouped conv with `groups=C` over the channel-major channels `c*4+p`
-    equals a depthwise conv over the phase-major channels `p*C+c` followed by
-    a sum over `p`. `kernel` has the layout of `Conv2D(groups=C)`,
-    `(k, k, 4, C*M)`; `bias` is `(C*M,)` or None. Returns `(B, h, w, C*M)`,
-    channel `c*M + m`. `padded=True`: `x` arrives padded by `k // 2` on each
-    side (`_utils.split_phases`), `(B, h + k - 1, w + k - 1, 4*C)`.
+    Example:
+    >>> kernel = np.arange(4.0).reshape(1, 4, 1)  # k = 1, phases 0..3 of one channel (1-D, stride 4)
+    >>> strided_kernel(kernel, (4,))[:, 0, 0]
+    array([0., 1., 2., 3.])
     """
-    k = kernel_size
-    mixed = kernel.shape[-1]
-    per_group = mixed // (x.shape[-1] // 4)
+    rank = len(strides)
+    taps, (stacked, f) = tuple(kernel.shape[:rank]), tuple(kernel.shape[rank:])
+    c = stacked // math.prod(strides)
+    xp = np if isinstance(kernel, np.ndarray) else ops
+    kernel = xp.reshape(kernel, (*taps, *strides, c, f))  # (k..., s..., C, F): channel p*C + c, p row-major
+    order = [i for axis in range(rank) for i in (axis, rank + axis)] + [2 * rank, 2 * rank + 1]
+    kernel = xp.transpose(kernel, order)  # (k_0, s_0, k_1, s_1, ..., C, F)
+    return xp.reshape(kernel, (*[t * s for t, s in zip(taps, strides)], c, f))  # (k*s..., C, F)
+
+
+def group_mix(x, kernel, bias, strides=(2, 2)):
+    """The grouped convolution alone, on the map with every phase padded (`_utils.phase_pad`).
+
+    A grouped conv with `groups=C` over the channel-major phases `c*4+p` is a
+    depthwise conv of the map with a `(2k, 2k)` kernel and stride 2
+    (`strided_kernel`). `kernel` has the layout of `Conv2D(groups=C)`,
+    `(k, k, 4, C*M)`; `bias` is `(C*M,)` or None. `x` is
+    `(B, H + 2k - 2, W + 2k - 2, C)`; returns `(B, H/2, W/2, C*M)`, channel `c*M + m`.
+    """
+    k, phases, mixed = kernel.shape[0], kernel.shape[-2], kernel.shape[-1]
+    c = x.shape[-1]
     kernel = ops.cast(kernel, x.dtype)  # (k, k, 4, C*M)
-    kernel = ops.reshape(kernel, (k, k, x.shape[-1], per_group))  # (k, k, 4*C, M)
-    y = ops.depthwise_conv(x if padded else same_pad(x, k, padding), kernel, padding="valid")
-    _, h, w, _ = ops.shape(y)
-    y = ops.reshape(y, (-1, h, w, 4, mixed))  # (B, h, w, p, C*M)
-    y = ops.sum(y, axis=3)  # (B, h, w, C*M)
+    kernel = ops.reshape(kernel, (k, k, phases * c, mixed // c))  # (k, k, 4*C, M): channel p*C + c
+    y = ops.depthwise_conv(x, strided_kernel(kernel, strides), strides=strides, padding="valid")  # (B, h, w, C*M)
     if bias is not None:
         y = y + ops.cast(bias, y.dtype)
     return y
 
 
-def conv3d_mix(x, kernel, bias, kernel_size, padding, padded=False):
-    """The 3D convolution alone, on phase-major `(B, h, w, 4*C)` input.
+def conv3d_mix(x, kernel, bias, strides=(2, 2)):
+    """The 3D convolution alone, on the map with every phase padded (`_utils.phase_pad`).
 
     `kernel` has the layout of `Conv3D`, `(3, k, k, C, O)`; `bias` is `(O,)`
     or None. With no padding on the phase axis it has two outputs, d=0 from
-    phases 0..2 and d=1 from phases 1..3, computed as one 2D convolution over
-    a doubled batch. Returns `(B, h, w, 2*O)`, channel `o*2 + d`.
-    `padded=True`: `x` arrives padded by `k // 2` on each side, as `group_mix`.
+    phases 0..2 and d=1 from phases 1..3: one strided convolution of the map
+    whose kernel holds, for output `o*2 + d`, slice `p - d` at phase `p` and
+    zeros at the phase it skips. Returns `(B, H/2, W/2, 2*O)`, channel `o*2 + d`.
     """
-    k, c, f = kernel_size, kernel.shape[-2], kernel.shape[-1]
+    k, c, f = kernel.shape[1], kernel.shape[-2], kernel.shape[-1]
     kernel = ops.cast(kernel, x.dtype)  # (3, k, k, C, O)
-    kernel = ops.transpose(kernel, (1, 2, 0, 3, 4))  # (k, k, 3, C, O)
-    kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
-    windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h, w, 3*C)
-    y = ops.conv(windows if padded else same_pad(windows, k, padding), kernel, padding="valid")  # (2B, h, w, O)
-    _, h, w, _ = ops.shape(y)
+    zero = ops.zeros_like(kernel[0])
+    windows = [ops.stack([kernel[p - d] if 0 <= p - d <= 2 else zero for p in range(4)], axis=2)
+               for d in (0, 1)]  # d -> (k, k, 4, C, O)
+    kernel = ops.stack(windows, axis=-1)  # (k, k, 4, C, O, 2)
+    kernel = ops.reshape(kernel, (k, k, 4 * c, 2 * f))  # input p*C + c, output o*2 + d
+    y = ops.conv(x, strided_kernel(kernel, strides), strides=strides, padding="valid")  # (B, h, w, 2*O)
     if bias is not None:
-        y = y + ops.cast(bias, y.dtype)
-    y = ops.reshape(y, (2, -1, h, w, f))  # (d, B, h, w, O)
-    y = ops.transpose(y, (1, 2, 3, 4, 0))  # (B, h, w, O, d)
-    return ops.reshape(y, (-1, h, w, 2 * f))  # channel o*2 + d
+        y = y + ops.repeat(ops.cast(bias, y.dtype), 2)  # bias[o] at o*2 + d
+    return y
 
 
 def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None, merge_bias=None, dtype="float32"):

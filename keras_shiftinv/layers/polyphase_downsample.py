@@ -10,6 +10,7 @@ from keras_shiftinv.layers._utils import PADDING_MODES
 from keras_shiftinv.layers._utils import align_max_norm  # noqa: F401 (re-exported: conversion imports it from here)
 from keras_shiftinv.layers._utils import check_choice
 from keras_shiftinv.layers._utils import pad_to_even
+from keras_shiftinv.layers._utils import phase_pad
 from keras_shiftinv.layers._utils import phase_stack_axes
 from keras_shiftinv.layers.polyphase_algebra import MIXINGS
 
@@ -55,13 +56,15 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
     ordered `o*2 + d`), and a 1x1 convolution merges the result to `filters`.
 
     Nothing nonlinear stands between the mixing and the merge, so the module
-    is one linear map of the phase-major `(B, h, w, 4*C_in)` stack. Where it
+    is one linear map of the phase-major `(B, h, w, 4*C_in)` stack. The layer
+    never builds that stack: a `k x k` convolution of the four phase maps is
+    a `2k x 2k` convolution of the map with stride 2 (each phase padded in
+    place, `_utils.phase_pad`; `polyphase_algebra.strided_kernel`). Where it
     costs fewer multiplies for the batch at hand (composing the kernels once
-    included), the layer folds both kernels into one dense `k x k` kernel and
-    runs one ordinary convolution. Otherwise the grouped convolution runs as a
-    depthwise convolution plus a sum over the four phases, and the 3D
-    convolution as one 2D convolution over the two phase windows; then the
-    1x1 merge. Both compute the same function of the same weights; neither uses
+    included), the layer folds both kernels into one dense kernel and runs
+    one strided convolution. Otherwise the grouped convolution runs as one
+    strided depthwise convolution, and the 3D convolution as one strided
+    convolution over both phase windows; then the 1x1 merge. Both compute the same function of the same weights; neither uses
     Keras's `Conv2D(groups=...)`, which the TF backend forces through XLA on
     CPU (slow, and not exportable without XLA). The weights keep the layouts
     of `Conv2D(groups=C_in)`, `(k, k, 4, width)`, and of `Conv3D`,
@@ -163,10 +166,11 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
     def mix_and_merge(self, x, training=None):
         """The fused path or the factored one (mixing, then merge), whichever costs less here.
 
-        `x` is the phase-major stack padded by `kernel_size // 2` (`phase_major`).
+        `x` is the map with every phase padded by `kernel_size // 2` (`padded_phases`).
         """
         b, h, w, _ = ops.shape(x)
-        h, w = h - 2 * (self.kernel_size // 2), w - 2 * (self.kernel_size // 2)  # the output's size
+        p = self.kernel_size // 2
+        h, w = h // 2 - 2 * p, w // 2 - 2 * p  # the output's size
         if not training and not isinstance(b, int) and isinstance(h, int) and isinstance(w, int):
             b = algebra.INFERENCE_BATCH  # batch None at inference: decided now, no `cond` in the graph
         pixels = b * h * w
@@ -193,16 +197,15 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         return y
 
     def mix(self, x, padded=False):
-        """The layer's mixing alone, `group_mix` or `conv3d_mix`, on the phase-major stack (padded or not)."""
-        return self.group_mix(x, padded) if self.mixing == "group" else self.conv3d_mix(x, padded)
+        """The layer's mixing alone (`polyphase_algebra.group_mix` or `conv3d_mix`): `(B, H, W, C)` -> `(B, H/2, W/2, mixed)`.
 
-    def group_mix(self, x, padded=False):
-        """The grouped convolution alone (`polyphase_algebra.group_mix`): `(B, h, w, 4*C)` -> `(B, h, w, C*M)`."""
-        return algebra.group_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding, padded)
-
-    def conv3d_mix(self, x, padded=False):
-        """The 3D convolution alone (`polyphase_algebra.conv3d_mix`): `(B, h, w, 4*C)` -> `(B, h, w, 2*filters)`."""
-        return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0], self.kernel_size, self.padding, padded)
+        `x`: the even-sized map (aligned already where the layer aligns), or
+        with `padded=True` that map with every phase padded (`padded_phases`).
+        """
+        if not padded:
+            x = phase_pad(x, self._strides, self.kernel_size // 2, self.padding)
+        mix = algebra.group_mix if self.mixing == "group" else algebra.conv3d_mix
+        return mix(x, self.mixing_kernel, self._biases()[0], self._strides)
 
 
 @contextlib.contextmanager
@@ -239,7 +242,8 @@ def folded_kernels(model, path=None):
     layers = [layer for layer in _all_layers(model) if isinstance(layer, PolyphaseDownsample)]
     for layer in layers:
         kernel, bias = layer.fused_kernel("float32")
-        layer._folded = (ops.convert_to_numpy(kernel), None if bias is None else ops.convert_to_numpy(bias))
+        kernel = algebra.strided_kernel(ops.convert_to_numpy(kernel), layer._strides)  # (2k, 2k, C, F)
+        layer._folded = (kernel, None if bias is None else ops.convert_to_numpy(bias))
     try:
         with algebra.inference_path(path or algebra.current_inference_path()):
             yield
