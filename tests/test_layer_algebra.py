@@ -22,14 +22,13 @@ def test_fusing_pays_matches_hand_counted_multiplies():
     group = dict(kernel_size=3, channels=16, filters=32, mixed=32)
     assert not algebra.fusing_pays("group", 1, **group) and algebra.fusing_pays("group", 2, **group)
     assert not algebra.fusing_pays("group", 10**9, **group, training=True)
-    # conv3d, k=3, C=4, filters=8: fused 1152, unfused 8*4*8*9 + 2*64 = 2432 (two windows of four phases,
-    # one of them zero), compose 6*9*4*64 = 13824: inference from ceil(13824 / 1280) = 11 pixels,
-    # training from ceil(3 * 13824 / 1280) = 33.
+    # conv3d, k=3, C=4, filters=8: fused 1152, unfused 6*4*8*9 + 2*64 = 1856, compose 6*9*4*64 = 13824:
+    # inference from ceil(13824 / 704) = 20 pixels, training from ceil(3 * 13824 / 704) = 59.
     conv3d = dict(kernel_size=3, channels=4, filters=8, mixed=None)
-    assert [algebra.fusing_pays("conv3d", n, **conv3d) for n in (10, 11)] == [False, True]
-    assert [algebra.fusing_pays("conv3d", n, **conv3d, training=True) for n in (32, 33)] == [False, True]
+    assert [algebra.fusing_pays("conv3d", n, **conv3d) for n in (19, 20)] == [False, True]
+    assert [algebra.fusing_pays("conv3d", n, **conv3d, training=True) for n in (58, 59)] == [False, True]
     # A tensor of pixels (dynamic batch) gives the same answer as a tensor.
-    assert bool(algebra.fusing_pays("conv3d", tf.constant(11), **conv3d))
+    assert bool(algebra.fusing_pays("conv3d", tf.constant(20), **conv3d))
 
 
 def test_batch_none_inference_decides_the_path_when_traced():

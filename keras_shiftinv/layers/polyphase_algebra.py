@@ -131,7 +131,7 @@ def fusing_pays(mixing, pixels, kernel_size, channels, filters, mixed, training=
         if not training:
             unfused = INFERENCE_GROUP_WEIGHT * unfused
     else:
-        unfused = 8 * c * f * k * k + 2 * f * f  # 2 phase windows x 4 phases (one zero), then the merge
+        unfused = 6 * c * f * k * k + 2 * f * f  # 2 phase windows x 3 phases, then the merge
         compose = 6 * k * k * c * f * f
     if unfused <= fused:
         return False  # no batch pays for the fold: decided without the batch size
@@ -183,26 +183,30 @@ def group_mix(x, kernel, bias, strides=(2, 2)):
     return y
 
 
-def conv3d_mix(x, kernel, bias, strides=(2, 2)):
+def conv3d_mix(x, kernel, bias):
     """The 3D convolution alone, on the map with every phase padded (`_utils.phase_pad`).
 
     `kernel` has the layout of `Conv3D`, `(3, k, k, C, O)`; `bias` is `(O,)`
     or None. With no padding on the phase axis it has two outputs, d=0 from
-    phases 0..2 and d=1 from phases 1..3: one strided convolution of the map
-    whose kernel holds, for output `o*2 + d`, slice `p - d` at phase `p` and
-    zeros at the phase it skips. Returns `(B, H/2, W/2, 2*O)`, channel `o*2 + d`.
+    phases 0..2 and d=1 from phases 1..3, computed as one 2D convolution of
+    the padded phase stack (`space_to_depth` of `x`) over a doubled batch (a
+    strided convolution of the map would carry the phase each window skips
+    as zero taps: a third more multiplies). Returns `(B, H/2, W/2, 2*O)`,
+    channel `o*2 + d`.
     """
     k, c, f = kernel.shape[1], kernel.shape[-2], kernel.shape[-1]
+    x = ops.space_to_depth(x, 2)  # (B, h + k - 1, w + k - 1, 4*C): the padded phase stack, channel p*C + c
     kernel = ops.cast(kernel, x.dtype)  # (3, k, k, C, O)
-    zero = ops.zeros_like(kernel[0])
-    windows = [ops.stack([kernel[p - d] if 0 <= p - d <= 2 else zero for p in range(4)], axis=2)
-               for d in (0, 1)]  # d -> (k, k, 4, C, O)
-    kernel = ops.stack(windows, axis=-1)  # (k, k, 4, C, O, 2)
-    kernel = ops.reshape(kernel, (k, k, 4 * c, 2 * f))  # input p*C + c, output o*2 + d
-    y = ops.conv(x, strided_kernel(kernel, strides), strides=strides, padding="valid")  # (B, h, w, 2*O)
+    kernel = ops.transpose(kernel, (1, 2, 0, 3, 4))  # (k, k, 3, C, O)
+    kernel = ops.reshape(kernel, (k, k, 3 * c, f))  # input channel j*C + c
+    windows = ops.concatenate([x[..., : 3 * c], x[..., c:]], axis=0)  # (2B, h', w', 3*C)
+    y = ops.conv(windows, kernel, padding="valid")  # (2B, h, w, O)
+    _, h, w, _ = ops.shape(y)
     if bias is not None:
-        y = y + ops.repeat(ops.cast(bias, y.dtype), 2)  # bias[o] at o*2 + d
-    return y
+        y = y + ops.cast(bias, y.dtype)
+    y = ops.reshape(y, (2, -1, h, w, f))  # (d, B, h, w, O)
+    y = ops.transpose(y, (1, 2, 3, 4, 0))  # (B, h, w, O, d)
+    return ops.reshape(y, (-1, h, w, 2 * f))  # channel o*2 + d
 
 
 def fused_kernel(mixing, mixing_kernel, merge_kernel, channels, mixing_bias=None, merge_bias=None, dtype="float32"):

@@ -63,8 +63,9 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
     costs fewer multiplies for the batch at hand (composing the kernels once
     included), the layer folds both kernels into one dense kernel and runs
     one strided convolution. Otherwise the grouped convolution runs as one
-    strided depthwise convolution, and the 3D convolution as one strided
-    convolution over both phase windows; then the 1x1 merge. Both compute the same function of the same weights; neither uses
+    strided depthwise convolution, and the 3D convolution as one 2D
+    convolution of the phase stack over its two phase windows; then the 1x1
+    merge. Both compute the same function of the same weights; neither uses
     Keras's `Conv2D(groups=...)`, which the TF backend forces through XLA on
     CPU (slow, and not exportable without XLA). The weights keep the layouts
     of `Conv2D(groups=C_in)`, `(k, k, 4, width)`, and of `Conv3D`,
@@ -204,8 +205,9 @@ class PolyphaseDownsample(PolyphaseDownsampleND):
         """
         if not padded:
             x = phase_pad(x, self._strides, self.kernel_size // 2, self.padding)
-        mix = algebra.group_mix if self.mixing == "group" else algebra.conv3d_mix
-        return mix(x, self.mixing_kernel, self._biases()[0], self._strides)
+        if self.mixing == "group":
+            return algebra.group_mix(x, self.mixing_kernel, self._biases()[0], self._strides)
+        return algebra.conv3d_mix(x, self.mixing_kernel, self._biases()[0])
 
 
 @contextlib.contextmanager
