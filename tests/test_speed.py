@@ -64,7 +64,7 @@ def numpy_split(x, strides, pad, mode, phase_index):
 def numpy_phase_pad(x, strides, pad, mode, phase_index):
     """`numpy_split`, then each padded phase map put back in place: entry `s*i + q` from phase `q`."""
     stack = numpy_split(x, strides, pad, mode, phase_index)  # (B, *half, P*C)
-    rank, b, c = len(strides), x.shape[0], x.shape[-1]
+    b, c = x.shape[0], x.shape[-1]
     half = stack.shape[1:-1]
     out = np.zeros((b, *[h * s for h, s in zip(half, strides)], c), x.dtype)
     for p, offset in enumerate(np.ndindex(*strides)):

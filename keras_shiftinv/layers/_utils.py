@@ -327,8 +327,7 @@ def phase_pad(x, strides, pad=0, mode="zeros", phase_index=None):
     >>> ops.convert_to_numpy(phase_pad(x, (2,), pad=1, mode="reflect"))[0, :, 0]
     array([2., 3., 0., 1., 2., 3., 4., 5., 2., 3.])
     """
-    spatial = x.shape[1:-1]
-    rank, channels = len(strides), x.shape[-1]
+    spatial, channels = x.shape[1:-1], x.shape[-1]
     rows = 1 if phase_index is None else int(np.prod(strides))  # the table's rows: one per roll
     out = [None if n is None else n + 2 * s * pad for n, s in zip(spatial, strides)]
     static = all(n is not None for n in spatial)

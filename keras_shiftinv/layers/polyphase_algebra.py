@@ -26,9 +26,10 @@ MAX_WIDTH_FACTOR = 4
 
 # The cost rule (`fusing_pays`), in dense-convolution multiplies, calibrated on CPU.
 # Each of the grouped path's `4 * width` intermediate values per pixel costs this many
-# multiplies (calibrated when the depthwise conv wrote one per phase and a sum followed; the
-# strided depthwise conv writes `width`, and training with the rule unchanged measured
-# fastest: docs/guide-speed.md, "Round 8").
+# multiplies. Calibrated (round 4) when the depthwise conv wrote one value per phase and a sum
+# followed; since round 8 the strided depthwise conv writes `width`, so the rule overcounts the
+# factored path. Left unchanged, not recalibrated: with it `group` trains at 0.98x of `stride` and
+# its export path mix is the fastest or within 0.03x (docs/guide-speed.md, "Round 8").
 INTERMEDIATE_VALUE_COST = 32
 # In training the folded kernel is composed in the forward pass and in two gradients.
 TRAINING_COMPOSE_PASSES = 3
