@@ -107,7 +107,7 @@ def test_gpu_check_dry_run_writes_a_table_and_its_provenance(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script, variants", [("round6_choice_ab.py", 5), ("round7_gather_ab.py", 5),
-                                               ("round8_strided_ab.py", 7)])
+                                               ("round8_strided_ab.py", 7), ("round9_bounds.py", 9)])
 def test_each_ab_script_checks_its_two_versions_agree_then_writes_its_table(tmp_path, script, variants):
     """The A/B scripts of docs/speed-infer still run against today's package (bench_infer.ab_run)."""
     out = tmp_path / "ab.md"
@@ -125,3 +125,56 @@ def test_bench_padding_forms_pad_like_numpy(form):
     got = keras.ops.convert_to_numpy(bench_padding.pad(form, x, 2))
     mode = {"mode": "constant"} if form == "zeros" else {"mode": "wrap"}
     np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), **mode))
+
+
+def _pad_forms():
+    import importlib.util
+
+    path = os.path.join(ROOT, "docs", "speed-infer", "round9_onnx_pad_forms.py")
+    spec = importlib.util.spec_from_file_location("round9_onnx_pad_forms", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("form", ["gather-nhwc", "gather-nchw", "gather-axes", "slice-concat", "pad-wrap"])
+def test_each_onnx_pad_form_pads_circularly_like_numpy(form):
+    """round9_onnx_pad_forms.py's ONNX graphs of a one-pixel circular pad, run by ONNX Runtime."""
+    import onnxruntime
+    from onnx import TensorProto
+    from onnx import helper
+    from onnx import numpy_helper
+
+    forms = _pad_forms()
+    c, n = 3, 5
+    constants = {}
+    nodes = forms.pad_nodes(form, "x", "y", c, n, constants)
+    graph = helper.make_graph(nodes, form, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, c, n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(np.asarray(v, "int64"), k) for k, v in constants.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(2, c, n, n)).astype("float32")
+    np.testing.assert_array_equal(session.run(None, {"x": x})[0], np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="wrap"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["tensorflow", "onnx"])
+def test_profile_ops_sums_kernel_times_per_layer_with_the_multiplies(tmp_path, runtime):
+    import json
+
+    out = tmp_path / "p.md"
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "profile_ops.py"), "--runtime", runtime,
+                           "--method", "aps", "--by", "layer", "--image-size", "16", "--batch", "2", "--calls", "2",
+                           "--output", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((tmp_path / "p.json").read_text())
+    keras.utils.set_random_seed(0)
+    import keras_shiftinv as ks
+
+    model = ks.resnet18("aps", num_classes=1000, width=0.25, padding="circular", input_shape=(16, 16, 3))
+    assert record["results"]["multiplies_per_image"] == _bench.multiplies(model, 2)[0]
+    assert "stem_conv_aps" in record["results"]["kernels"]  # the stem's phase choice and gather, as one layer
+    shares = [float(line.split("|")[3].strip().rstrip("%")) for line in out.read_text().splitlines()[4:]]
+    assert sum(shares) == pytest.approx(100, abs=0.5)
