@@ -111,6 +111,22 @@ def table(samples, methods, runtimes, base="stride"):
     return "\n".join(lines), summary
 
 
+def inference_resnet18(method, args):
+    """ResNet-18 `method` as the inference benchmarks build it: seed 0, `args`' size, width and classes.
+
+    Padding circular for the methods that choose a phase (or for every
+    method with `args.padding == "circular"`), zeros for the others.
+    """
+    import keras
+
+    import keras_shiftinv as ks
+
+    keras.utils.set_random_seed(0)
+    circular = args.padding == "circular" or ks.methods.get(method).chooses_phase
+    return ks.resnet18(method, num_classes=args.num_classes, width=args.width,
+                       padding="circular" if circular else "zeros", input_shape=(args.image_size, args.image_size, 3))
+
+
 def load_text(record):
     """`load average [..] before, [..] after` of a provenance record, as every table's head says it."""
     return f"load average {record['load_average_before']} before, {record['load_average_after']} after"

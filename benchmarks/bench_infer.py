@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder; bench_serving uses these names through this module)
+from _bench import inference_resnet18  # noqa: E402
 from _bench import load_text  # noqa: E402 (bench_serving too)
 from _bench import measure  # noqa: E402
 from _bench import parse_list  # noqa: E402
@@ -124,18 +125,11 @@ def main():
 
 def build_runners(methods, runtimes, paths, args, tmp):
     """`({(runtime, label): fn}, labels)`: every variant built once (seed 0) and served by each runtime."""
-    import keras
-
-    import keras_shiftinv as ks
     from keras_shiftinv.layers.polyphase_algebra import inference_path
 
     fns = {}
     for label, method, path in variants(methods, paths):
-        keras.utils.set_random_seed(0)
-        circular = args.padding == "circular" or ks.methods.get(method).chooses_phase
-        padding = "circular" if circular else "zeros"
-        model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
-                            input_shape=(args.image_size, args.image_size, 3))
+        model = inference_resnet18(method, args)
         for runtime in runtimes:
             with contextlib.nullcontext() if path is None else inference_path(path):
                 fns[runtime, label] = runner(runtime, model, os.path.join(tmp, label, runtime))

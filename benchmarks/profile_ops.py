@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench import fail  # noqa: E402 (this folder)
+from _bench import inference_resnet18  # noqa: E402
 from _bench import load_text  # noqa: E402
 from _bench import multiplies  # noqa: E402
 from _bench import write_report  # noqa: E402
@@ -105,15 +106,7 @@ def tensorflow_kernels(model, x, calls):
 
 def op_times(method, args, tmp):
     """`({key: (microseconds per call, nodes per call)}, multiplies per image)`; key: op type or layer."""
-    import keras
-
-    import keras_shiftinv as ks
-
-    keras.utils.set_random_seed(0)
-    circular = args.padding == "circular" or ks.methods.get(method).chooses_phase
-    padding = "circular" if circular else "zeros"
-    model = ks.resnet18(method, num_classes=args.num_classes, width=args.width, padding=padding,
-                        input_shape=(args.image_size, args.image_size, 3))
+    model = inference_resnet18(method, args)
     count = multiplies(model, args.batch)[0]  # before the runtime's tracing
     x = np.random.default_rng(0).normal(size=(args.batch, args.image_size, args.image_size, 3)).astype("float32")
     if args.runtime == "onnx":
@@ -142,7 +135,7 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=30)
-    parser.add_argument("--top", type=int, default=12, help="op types listed (the rest are summed)")
+    parser.add_argument("--top", type=int, default=12, help="op types or layers listed (the rest are summed)")
     parser.add_argument("--output", required=True, help="the table (markdown); its provenance goes to <stem>.json")
     parser.add_argument("--note", default="", help="said beside the provenance, e.g. what else loaded the machine")
     args = parser.parse_args()
@@ -160,18 +153,20 @@ def main():
     record = provenance.finish(stamp)
     whole = sum(us for us, _ in times.values())
     ranked = sorted(times.items(), key=lambda item: -item[1][0])
-    lines = [f"| {'op type' if args.by == 'op' else 'layer'} | us per call | share | nodes per call |",
-             "|---|---:|---:|---:|"]
+    key = "op type" if args.by == "op" else "layer"
+    lines = [f"| {key} | us per call | share | nodes per call |", "|---|---:|---:|---:|"]
     for op, (us, count) in ranked[:args.top]:
         lines.append(f"| {op} | {us:.0f} | {100 * us / whole:.1f}% | {count:.0f} |")
     rest = sum(us for _, (us, _) in ranked[args.top:])
     lines.append(f"| (others) | {rest:.0f} | {100 * rest / whole:.1f}% | |")
     runtime = "ONNX Runtime" if args.runtime == "onnx" else "TensorFlow"
-    head = (f"{runtime} kernel time per {'op type' if args.by == 'op' else 'layer'}, ResNet-18 `{args.method}`{' (circular padding)' if args.padding == 'circular' else ''}, "
+    padding = " (circular padding)" if args.padding == "circular" else ""
+    head = (f"{runtime} kernel time per {key}, ResNet-18 `{args.method}`{padding}, "
             f"{args.image_size}x{args.image_size}, width {args.width}, batch {args.batch}, {args.calls} calls; "
             f"kernels sum to {whole / 1000:.2f} ms per call; {multiplied / 1e6:.1f} M multiplies per image; "
             f"{load_text(record)}")
-    summary = {"multiplies_per_image": multiplied, "kernels": {key: {"us": us, "nodes": n} for key, (us, n) in times.items()}}
+    kernels = {name: {"us": us, "nodes": n} for name, (us, n) in times.items()}
+    summary = {"multiplies_per_image": multiplied, "kernels": kernels}
     write_report(args, head, "\n".join(lines), summary, record)
     return 0
 

@@ -69,12 +69,26 @@ def pad_nodes(form, source, target, c, n, constants):
     return nodes
 
 
-def build(form, args):
-    """`fn(x)` running the model with this padding form in an ONNX Runtime session."""
+def session_of(nodes, constants, c, n, name):
+    """`fn(x)` running `nodes` (input `x` of shape (N, c, n, n), output `y`) at opset 19 in ONNX Runtime."""
     import onnxruntime
     from onnx import TensorProto
     from onnx import helper
     from onnx import numpy_helper
+
+    initializers = [numpy_helper.from_array(np.asarray(v, "float32" if np.asarray(v).dtype.kind == "f" else "int64"), k)
+                    for k, v in constants.items()]  # the weights float32, shapes and indices int64
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, c, n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 9
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"x": x})[0]
+
+
+def build(form, args):
+    """`fn(x)` running the model with this padding form in an ONNX Runtime session."""
+    from onnx import helper
 
     rng = np.random.default_rng(0)
     c, n = args.channels, args.size
@@ -88,14 +102,7 @@ def build(form, args):
             nodes.append(helper.make_node("Conv", [f"pad{i}", f"w{i}"], [f"conv{i}"]))
         current = "y" if i == args.depth - 1 else f"relu{i}"
         nodes.append(helper.make_node("Relu", [f"conv{i}"], [current]))
-    initializers = [numpy_helper.from_array(np.asarray(v, "float32" if k.startswith("w") else "int64"), k)
-                    for k, v in constants.items()]
-    graph = helper.make_graph(nodes, form, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, c, n, n])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
-    model.ir_version = 9
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"x": x})[0]
+    return session_of(nodes, constants, c, n, form)
 
 
 def main():
