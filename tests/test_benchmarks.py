@@ -159,11 +159,13 @@ def test_profile_ops_sums_kernel_times_per_layer_with_the_multiplies(tmp_path, r
                            "--output", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads((tmp_path / "p.json").read_text())
-    keras.utils.set_random_seed(0)
-    import keras_shiftinv as ks
-
-    model = ks.resnet18("aps", num_classes=1000, width=0.25, padding="circular", input_shape=(16, 16, 3))
-    assert record["results"]["multiplies_per_image"] == _bench.multiplies(model, 2)[0]
+    # By hand: width 0.25 is 16/32/64/128 channels; `aps` runs every strided conv at stride 1, then subsamples.
+    stem = 16 * 16 * 7 * 7 * 3 * 16  # 7x7 conv at 16x16 (the max-pool site adds no multiplies)
+    stage1 = 4 * (4 * 4 * 9 * 16 * 16)  # four 3x3 convs at 4x4
+    stage2 = 4 * 4 * 9 * 16 * 32 + 2 * 2 * 9 * 32 * 32 + 2 * 2 * 16 * 32 + 2 * (2 * 2 * 9 * 32 * 32)  # site at 4x4
+    stage3 = 2 * 2 * 9 * 32 * 64 + 9 * 64 * 64 + 32 * 64 + 2 * (9 * 64 * 64)  # site at 2x2, the rest at 1x1
+    stage4 = 9 * 64 * 128 + 9 * 128 * 128 + 64 * 128 + 2 * (9 * 128 * 128)  # site at 1x1: its stride-1 conv at 1x1
+    assert record["results"]["multiplies_per_image"] == stem + stage1 + stage2 + stage3 + stage4 + 128 * 1000
     assert "stem_conv_aps" in record["results"]["kernels"]  # the stem's phase choice and gather, as one layer
     shares = [float(line.split("|")[3].strip().rstrip("%")) for line in out.read_text().splitlines()[4:]]
     assert sum(shares) == pytest.approx(100, abs=0.5)

@@ -1,11 +1,13 @@
 import os
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = os.path.join(os.path.dirname(__file__), "..", "notebooks", "shift_invariance_tour.ipynb")
 
 
+@pytest.mark.slow  # 24 s; the default run checks the committed notebook's outputs (below) and its APIs elsewhere
 def test_notebook_executes(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

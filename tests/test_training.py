@@ -250,6 +250,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # 27 s; distributed training stays in the default run: test_two_worker_processes_train_together
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     d = tmp_path / "mirrored"
     args = ["train", "--model", "group", "--epochs", "1", "--model-dir", d, "--cpu-replicas", "2", *QUICK]
